@@ -1,0 +1,35 @@
+"""``gan-study analyze RESULTS``: top-5% tables per loss and per normalizer, and a box plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.load import load
+from analysis.plots import top_boxplot
+from analysis.top import summarize, top_fraction
+
+
+def analyze(results: str, out: str | None = None, fraction: float = 0.05) -> int:
+    df = load(results)
+    if df.empty:
+        print(f"no finished trials under {results}")
+        return 1
+    root = Path(results)
+    root = root.parent if root.name == "results" else root
+    out_dir = Path(out) if out else root / "analysis"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = df.groupby(["phase", "status"]).size().unstack(fill_value=0)
+    pct = f"{fraction:.0%}"
+    with pd.option_context("display.width", 140, "display.float_format", "{:.2f}".format):
+        print(f"trials by phase and status:\n{counts}\n")
+        factors = [c for c in ("loss", "penalty", "d_norm", "architecture") if df[c].nunique() > 1] or ["loss"]
+        for f in factors:
+            print(f"FID of the top {pct} trials per {f}:\n{summarize(top_fraction(df, f, fraction), f)}\n")
+        model = top_fraction(df, "model", fraction)
+        print(f"FID of the top {pct} trials per model:\n{summarize(model, 'model')}\n")
+    x, hue = (factors + ["d_norm"])[:2] if len(factors) >= 2 else (factors[0], "d_norm")
+    plot = out_dir / "top5_fid.png"
+    top_boxplot(top_fraction(df, [x, hue], fraction), x=x, hue=hue, path=plot)
+    print(f"results (Parquet): {root / 'results'}\nplot: {plot}")
+    return 0

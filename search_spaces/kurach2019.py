@@ -1,0 +1,49 @@
+"""Search spaces of Kurach et al. 2019, "A Large-Scale Study on Regularization and
+Normalization in GANs" (ICML), Tables 1 and 2.
+
+``LITERATURE_GRID``: the 24 fixed settings of Table 1, the Cartesian product of
+lr in {2e-4, 1e-4, 1e-3}, lambda in {1, 10} and (beta1, beta2, n_dis) in
+{(0.5, 0.9, 5), (0.5, 0.999, 1), (0.5, 0.999, 5), (0.9, 0.999, 5)}, in that order
+(index = ((lr_i * 2) + lambda_i) * 4 + adam_i).
+
+``bo_space(penalty)``: Table 2's ranges for sequential Bayesian optimisation: lr in
+[1e-5, 1e-2] log; lambda in [1e-4, 1e1] log for the L2 penalty and [1e-1, 1e2] log for the
+others (absent without a penalty); beta1, beta2 uniform in [0, 1]. Adam rejects beta = 1, so
+the upper end is 0.9999 here.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+LEARNING_RATES = (0.0002, 0.0001, 0.001)
+LAMBDAS = (1.0, 10.0)
+ADAM_SETTINGS = ((0.5, 0.9, 5), (0.5, 0.999, 1), (0.5, 0.999, 5), (0.9, 0.999, 5))
+
+LITERATURE_GRID: tuple[dict[str, float | int], ...] = tuple(
+    {"lr": lr, "penalty_lambda": lam, "beta1": b1, "beta2": b2, "n_dis": n_dis}
+    for lr, lam, (b1, b2, n_dis) in itertools.product(LEARNING_RATES, LAMBDAS, ADAM_SETTINGS)
+)
+
+BETA_HIGH = 0.9999
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float
+    high: float
+    log: bool
+
+
+def bo_space(penalty: str) -> dict[str, Range]:
+    space = {"lr": Range(1e-5, 1e-2, True), "beta1": Range(0.0, BETA_HIGH, False),
+             "beta2": Range(0.0, BETA_HIGH, False)}
+    if penalty == "l2":
+        space["penalty_lambda"] = Range(1e-4, 1e1, True)
+    elif penalty != "none":
+        space["penalty_lambda"] = Range(1e-1, 1e2, True)
+    return space
+
+
+GRIDS = {"kurach2019": LITERATURE_GRID}
+BO_SPACES = {"kurach2019": bo_space}

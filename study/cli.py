@@ -1,0 +1,53 @@
+"""The ``gan-study`` command: run a study file, analyse its results."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from study.config import ConfigError
+
+
+def _run(args: argparse.Namespace) -> int:
+    from study.driver import run_study
+    from study.spec import load_spec
+
+    spec = load_spec(args.study_file)
+    out = Path(args.out or Path("results") / spec.name)
+    print(f"study {spec.name!r}: {len(spec.models())} models, {len(spec.grid_trials())} grid trials, "
+          f"{len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round if spec.bo else 0} BO trials -> {out}")
+    run = run_study(spec, Path(args.study_file).read_text(), out, address=args.address, num_cpus=args.num_cpus)
+    print(f"done in {run.wall_time_s:.0f}s; results (Parquet): {run.results_dir}")
+    return 0
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from analysis.cli import analyze
+
+    return analyze(args.results, args.out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gan-study", description="Large-scale GAN hyperparameter studies.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run a study file (grid phase, then BO in rounds)")
+    run.add_argument("study_file")
+    run.add_argument("--out", help="study directory (default: results/<study name>)")
+    run.add_argument("--address", help="join this Ray cluster instead of starting a local one")
+    run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    run.set_defaults(func=_run)
+    ana = sub.add_parser("analyze", help="top-5%% FID tables and a box plot from a study's results")
+    ana.add_argument("results", help="a study directory or its results/ folder")
+    ana.add_argument("--out", help="where the plot goes (default: <study dir>/analysis)")
+    ana.set_defaults(func=_analyze)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"gan-study: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,208 @@
+"""The study driver: runs a StudySpec's phases on Ray Tune and writes every row to the store.
+
+Phases run in order: the literature grid (every model x grid setting x seed, one Tuner),
+then Bayesian optimisation in rounds (every model at once, one Tuner with RoundsSearcher).
+Grid trials whose key already has a final row in the store are not run again, so re-running a
+study continues it. The trial function knows Tune only through ``tune.report``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from study.config import ConfigError, TrialConfig
+from study.provenance import provenance
+from study.spec import StudySpec
+from study.store import ResultsStore
+
+RESULT_KEYS = ("step", "fid", "best_fid", "fid_samples", "fid_split", "d_loss", "g_loss",
+               "is_final", "status", "error", "wall_time_s", "device_name", "hostname", "torch_version")
+
+
+def tune_trainable(config: dict[str, Any]) -> None:
+    """The Ray Tune function trainable: a TrialConfig in, ``tune.report`` at each evaluation.
+
+    ``config["cfg"]`` holds ``trial`` (a TrialConfig as a dict) and ``meta`` (phase, model,
+    trial key, BO round), for both phases.
+    """
+    from ray import tune
+
+    from study.trial import run_trial
+
+    run_trial(TrialConfig.from_dict(config["cfg"]["trial"]), report=tune.report)
+
+
+def _store_callback(store: ResultsStore, study_name: str, log=print):
+    from ray.tune import Callback
+
+    class StoreCallback(Callback):
+        """Writes each trial's rows to the store after every evaluation (atomically)."""
+
+        def __init__(self) -> None:
+            self.rows: dict[str, list[dict[str, Any]]] = {}
+            self.prov = provenance()
+            self.done = 0
+
+        def _base(self, trial) -> dict[str, Any]:
+            meta = trial.config["cfg"]["meta"]
+            return {"study": study_name, "phase": meta["phase"], "bo_round": meta.get("bo_round"),
+                    "model": meta["model"], "trial_key": meta["trial_key"], **trial.config["cfg"]["trial"], **self.prov}
+
+        def _write(self, trial, row: dict[str, Any]) -> None:
+            key = trial.config["cfg"]["meta"]["trial_key"]
+            if key not in self.rows:  # a resumed study: keep what earlier runs wrote
+                self.rows[key] = [r for r in store.read_trial(key) if not r["is_final"]]
+            # A retried trial restarts its steps: its new rows replace the old ones from that step on.
+            kept = [r for r in self.rows[key] if r["step"] < row["step"]]
+            self.rows[key] = kept + [row]
+            store.write_trial(key, self.rows[key])
+
+        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            row = {**self._base(trial), **{k: result.get(k) for k in RESULT_KEYS},
+                   "timestamp": dt.datetime.now(dt.timezone.utc)}
+            self._write(trial, row)
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            self.done += 1
+            last = self.rows.get(trial.config["cfg"]["meta"]["trial_key"], [{}])[-1]
+            log(f"  [{trial.config['cfg']['meta']['phase']} {self.done}] {trial.config['cfg']['meta']['model']} "
+                f"lr={trial.config['cfg']['trial']['lr']:.3g} b1={trial.config['cfg']['trial']['beta1']:.3g} "
+                f"b2={trial.config['cfg']['trial']['beta2']:.3g} n_dis={trial.config['cfg']['trial']['n_dis']}: "
+                f"{last.get('status', '?')} fid={last.get('fid', float('nan')):.2f} "
+                f"({last.get('wall_time_s') or 0:.1f}s)")
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self.done += 1
+            key = trial.config["cfg"]["meta"]["trial_key"]
+            prior = self.rows.get(key) or [r for r in store.read_trial(key) if not r["is_final"]]
+            err = _error_text(trial)
+            row = {**self._base(trial), "step": prior[-1]["step"] if prior else 0, "status": "failed",
+                   "error": err, "is_final": True, "timestamp": dt.datetime.now(dt.timezone.utc)}
+            self.rows[key] = prior + [row]
+            store.write_trial(key, self.rows[key])
+            log(f"  [{trial.config['cfg']['meta']['phase']} {self.done}] {trial.config['cfg']['meta']['model']}: failed: "
+                f"{err.strip().splitlines()[-1] if err.strip() else 'unknown error'}")
+
+    return StoreCallback()
+
+
+def _trial_name(trial) -> str:
+    meta = trial.config["cfg"]["meta"]
+    return f"{meta['phase']}_{meta['trial_key']}"
+
+
+def _callbacks(store: ResultsStore, study_name: str, log) -> list:
+    # Tune's own JSON log per trial (result.json) keeps its ResultGrid working with the
+    # TensorBoard logger disabled; our store is the source of truth.
+    from ray.tune.logger import JsonLoggerCallback
+
+    return [_store_callback(store, study_name, log), JsonLoggerCallback()]
+
+
+def _error_text(trial) -> str:
+    try:
+        path = trial.error_file
+        if path and os.path.exists(path):
+            return Path(path).read_text()[-4000:]
+    except Exception:  # noqa: BLE001 - the error text is best effort; the status is what counts
+        pass
+    return "trial failed"
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    study_dir: str
+    results_dir: str
+    grid_trials: int
+    bo_trials: int
+    wall_time_s: float
+
+
+def _check_resources(spec: StudySpec) -> None:
+    """A trial that no node could ever hold is an error now, not a silent PENDING later."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    fits = [n for n in nodes if n.get("CPU", 0) >= spec.resources.cpu and n.get("GPU", 0) >= spec.resources.gpu]
+    if not fits:
+        have = ", ".join(f"{{cpu: {n.get('CPU', 0):g}, gpu: {n.get('GPU', 0):g}}}" for n in nodes) or "no nodes"
+        raise ConfigError(f"resources: a trial asks for {{cpu: {spec.resources.cpu:g}, gpu: "
+                          f"{spec.resources.gpu:g}}} but no node of this cluster has that much; nodes: {have}")
+
+
+def _record_spec(spec_text: str, study_dir: Path) -> None:
+    path = study_dir / "study.yaml"
+    if path.exists() and yaml.safe_load(path.read_text()) != yaml.safe_load(spec_text):
+        raise ConfigError(f"study_dir: {study_dir} already holds a different study; choose another directory")
+    study_dir.mkdir(parents=True, exist_ok=True)
+    tmp = study_dir / ".study.yaml.tmp"
+    tmp.write_text(spec_text)
+    tmp.replace(path)
+
+
+def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
+              num_cpus: int | None = None, log=print) -> StudyRun:
+    """Run both phases of ``spec``; results land in ``<study_dir>/results``."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # keeps torch out of the driver's loggers
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "16")
+    import ray
+    from ray import tune
+
+    from study.bo_searcher import RoundsSearcher
+
+    start = time.perf_counter()
+    study_dir = Path(study_dir).resolve()
+    _record_spec(spec_text, study_dir)
+    store = ResultsStore(str(study_dir))
+    owns_ray = not ray.is_initialized()
+    if owns_ray:
+        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    try:
+        _check_resources(spec)
+        threads = max(1, int(spec.resources.cpu))
+        trainable = tune.with_resources(tune_trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+        run_cfg = dict(storage_path=str(study_dir / "ray"), verbose=0, log_to_file=True,
+                       failure_config=tune.FailureConfig(max_failures=spec.max_failures))
+        tune_cfg = dict(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name)
+
+        done = store.finished_keys()
+        grid = []
+        for model, index, cfg in spec.grid_trials():
+            key = cfg.key(spec.name, "grid")
+            if key not in done:
+                cfg_dict = {**cfg.to_dict(), "threads": threads}
+                grid.append({"trial": cfg_dict, "meta": {"phase": "grid", "model": model.name,
+                                                         "trial_key": key, "grid_index": index}})
+        if grid:
+            log(f"grid phase: {len(grid)} trials ({len(spec.grid_trials()) - len(grid)} already done)")
+            tune.Tuner(trainable, param_space={"cfg": tune.grid_search(grid)},
+                       tune_config=tune.TuneConfig(num_samples=1, **tune_cfg),
+                       run_config=tune.RunConfig(name="grid", callbacks=_callbacks(store, spec.name, log),
+                                                 **run_cfg)).fit()
+
+        bo_total = 0
+        bo_done = sum(1 for r in store.table().select(["phase", "is_final"]).to_pylist()
+                      if r["phase"] == "bo" and r["is_final"])
+        if spec.bo is not None and bo_done >= len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round:
+            log(f"bo phase: all {bo_done} trials already done")
+        elif spec.bo is not None:
+            bo_total = len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round
+            log(f"bo phase: {len(spec.models())} models x {spec.bo.rounds} rounds x "
+                f"{spec.bo.trials_per_round} trials ({spec.bo.sampler} sampler)")
+            tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=RoundsSearcher(spec), num_samples=bo_total,
+                                                              **tune_cfg),
+                       run_config=tune.RunConfig(name="bo", callbacks=_callbacks(store, spec.name, log),
+                                                 **run_cfg)).fit()
+    finally:
+        if owns_ray:
+            ray.shutdown()
+    return StudyRun(str(study_dir), store.root, len(grid), bo_total, time.perf_counter() - start)

@@ -1,0 +1,65 @@
+"""GAN losses on the discriminator's raw outputs (logits).
+
+Each loss gives ``d_loss(real, fake)`` and ``g_loss(fake)``, means over the batch, both to be
+minimised. Names follow Kurach et al. 2019 (section 2.1) and compare_gan:
+
+- ``ns``  non-saturating (Goodfellow et al. 2014): L_D = -log s(D(x)) - log(1 - s(D(G(z)))),
+  L_G = -log s(D(G(z))), with s the logistic sigmoid; computed with softplus for stability.
+- ``mm``  minimax: same L_D, L_G = log(1 - s(D(G(z)))).
+- ``wgan`` Wasserstein (Arjovsky et al. 2017): L_D = -D(x) + D(G(z)), L_G = -D(G(z)).
+- ``hinge`` (Miyato et al. 2018, eq. 17): L_D = relu(1 - D(x)) + relu(1 + D(G(z))),
+  L_G = -D(G(z)).
+- ``ls``  least squares on the raw output (Mao et al. 2017, a=0, b=c=1):
+  L_D = ((D(x) - 1)^2 + D(G(z))^2) / 2, L_G = (D(G(z)) - 1)^2 / 2.
+- ``ls_sigmoid`` compare_gan's least squares, the same formulas applied to s(D).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from study.registry import Registry
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Loss:
+    name: str
+    d_loss: Callable[[Tensor, Tensor], Tensor]
+    g_loss: Callable[[Tensor], Tensor]
+
+
+LOSSES: Registry[Loss] = Registry("loss")
+
+
+def _add(name: str, d_loss: Callable[[Tensor, Tensor], Tensor], g_loss: Callable[[Tensor], Tensor]) -> None:
+    LOSSES.register(name)(Loss(name, d_loss, g_loss))
+
+
+def _ns_d(real: Tensor, fake: Tensor) -> Tensor:
+    # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f)
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+_add("ns", _ns_d, lambda fake: F.softplus(-fake).mean())
+_add("mm", _ns_d, lambda fake: -F.softplus(fake).mean())
+_add("wgan", lambda real, fake: fake.mean() - real.mean(), lambda fake: -fake.mean())
+_add(
+    "hinge",
+    lambda real, fake: F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean(),
+    lambda fake: -fake.mean(),
+)
+_add(
+    "ls",
+    lambda real, fake: 0.5 * (((real - 1.0) ** 2).mean() + (fake**2).mean()),
+    lambda fake: 0.5 * ((fake - 1.0) ** 2).mean(),
+)
+_add(
+    "ls_sigmoid",
+    lambda real, fake: 0.5 * (((torch.sigmoid(real) - 1.0) ** 2).mean() + (torch.sigmoid(fake) ** 2).mean()),
+    lambda fake: 0.5 * ((torch.sigmoid(fake) - 1.0) ** 2).mean(),
+)

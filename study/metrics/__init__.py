@@ -1,0 +1,1 @@
+"""Evaluation metrics: Frechet distance and the feature extractors it is computed in."""

@@ -1,0 +1,44 @@
+"""A name -> constructor map, one per concept (losses, penalties, normalizers, ...).
+
+Study files name things by these names; an unknown name is an error that lists the valid ones.
+"""
+from __future__ import annotations
+
+from typing import Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps the names used in study files to objects or constructors of one concept."""
+
+    def __init__(self, concept: str) -> None:
+        self.concept = concept
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(obj: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.concept} {name!r} is registered twice")
+            self._entries[name] = obj
+            return obj
+
+        return add
+
+    def get(self, name: str, field: str | None = None) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            where = f"{field}: " if field else ""
+            raise ValueError(
+                f"{where}unknown {self.concept} {name!r}; allowed: {', '.join(self.names())}"
+            ) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

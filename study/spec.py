@@ -1,0 +1,237 @@
+"""The study file (YAML) -> a validated, frozen StudySpec.
+
+Everything is checked here, before anything runs or is written: unknown keys, bad types,
+unknown registry names, empty grids and impossible values are errors naming the field.
+
+A study file::
+
+    name: demo
+    factors: {loss: [ns, wgan], d_norm: [none, bn, sn]}   # each combination is one model
+    trial: {dataset: digits, resolution: 16, steps: 300}  # TrialConfig settings for all
+    grid: {preset: kurach2019, select: [1, 9], where: {n_dis: 1}, seeds: [0]}
+    bo: {preset: kurach2019, rounds: 12, trials_per_round: 10, sampler: gp, seed: 0, n_dis: 1}
+    resources: {cpu: 1, gpu: 0}
+    max_failures: 1
+
+``grid`` or ``bo`` may be left out (or set to null) to skip that phase.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from search_spaces.kurach2019 import BO_SPACES, GRIDS, Range
+from study.config import ConfigError, TrialConfig
+
+SEARCHED = ("lr", "beta1", "beta2", "n_dis", "penalty_lambda")  # set by the grid or BO
+SAMPLERS = ("gp", "tpe", "random")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    preset: str
+    settings: tuple[tuple[int, Mapping[str, Any]], ...]  # (index in the preset, hyperparameters)
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BOSpec:
+    preset: str
+    rounds: int
+    trials_per_round: int
+    sampler: str
+    seed: int
+    n_dis: int = 1  # not searched in Table 2; the paper's BO models use 1
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class Model:
+    """One combination of the study's factors, e.g. loss=ns x d_norm=sn."""
+
+    factors: tuple[tuple[str, Any], ...]
+
+    @property
+    def name(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.factors)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    name: str
+    factors: tuple[tuple[str, tuple[Any, ...]], ...]
+    trial: Mapping[str, Any]
+    grid: GridSpec | None
+    bo: BOSpec | None
+    resources: Resources = field(default_factory=Resources)
+    max_failures: int = 1
+
+    def models(self) -> list[Model]:
+        names = [k for k, _ in self.factors]
+        return [Model(tuple(zip(names, combo))) for combo in itertools.product(*(v for _, v in self.factors))]
+
+    def config(self, model: Model, **hyper: Any) -> TrialConfig:
+        return TrialConfig.from_dict({**self.trial, **dict(model.factors), **hyper})
+
+    def grid_trials(self) -> list[tuple[Model, int, TrialConfig]]:
+        """(model, index of the grid setting, config) for every model x setting x seed, deduplicated."""
+        if self.grid is None:
+            return []
+        out, seen = [], set()
+        for model in self.models():
+            for index, hyper in self.grid.settings:
+                for seed in self.grid.seeds:
+                    cfg = self.config(model, **hyper, seed=seed)
+                    key = cfg.key(self.name, "grid")
+                    if key not in seen:  # lambda is moot without a penalty: settings collapse
+                        seen.add(key)
+                        out.append((model, index, cfg))
+        return out
+
+    def bo_space(self, model: Model) -> dict[str, Range]:
+        assert self.bo is not None
+        return BO_SPACES[self.bo.preset](self.config(model).penalty)
+
+
+# ---- parsing ------------------------------------------------------------------------------
+def load_spec(path: str | Path) -> StudySpec:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"study file: cannot read {path}: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"study file: {path} is not valid YAML: {e}") from None
+    return parse_spec(data)
+
+
+def _mapping(where: str, value: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {value!r} ({type(value).__name__})")
+    for k in value:
+        if k not in allowed:
+            raise ConfigError(f"{where}.{k}: unknown key; allowed: {', '.join(allowed)}")
+    for k in required:
+        if k not in value:
+            raise ConfigError(f"{where}.{k}: missing; it is required")
+    return dict(value)
+
+
+def _int(where: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{where}: invalid value {value!r}; allowed: an integer >= {low}")
+    return value
+
+
+def _number(where: str, value: Any, low: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= low:
+        raise ConfigError(f"{where}: invalid value {value!r}; allowed: a number >= {low}")
+    return float(value)
+
+
+def _int_list(where: str, value: Any, low: int) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: invalid value {value!r}; allowed: a non-empty list of integers")
+    return tuple(_int(f"{where}[{i}]", v, low) for i, v in enumerate(value))
+
+
+def parse_spec(data: Any) -> StudySpec:
+    top = _mapping("study", data, ("name", "factors", "trial", "grid", "bo", "resources", "max_failures"),
+                   required=("name",))
+    name = top["name"]
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError(f"name: invalid value {name!r}; allowed: 1-64 letters, digits, '_', '-', '.'")
+
+    trial = _mapping("trial", top.get("trial") or {}, tuple(f.name for f in fields(TrialConfig)))
+    for k in SEARCHED:
+        if k in trial:
+            raise ConfigError(f"trial.{k}: set by the grid and BO phases; remove it from 'trial'")
+
+    factors_raw = _mapping("factors", top.get("factors") or {}, tuple(f.name for f in fields(TrialConfig)))
+    factors = []
+    for k, values in factors_raw.items():
+        if k in SEARCHED or k == "seed":
+            raise ConfigError(f"factors.{k}: searched by the grid and BO phases, it cannot be a factor")
+        if k in trial:
+            raise ConfigError(f"factors.{k}: also fixed in 'trial'; set it in one place")
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"factors.{k}: invalid value {values!r}; allowed: a non-empty list")
+        if len(set(map(repr, values))) != len(values):
+            raise ConfigError(f"factors.{k}: repeated values in {values!r}")
+        factors.append((k, tuple(values)))
+
+    grid = _parse_grid(top["grid"]) if top.get("grid") is not None else None
+    bo = _parse_bo(top["bo"]) if top.get("bo") is not None else None
+    if grid is None and bo is None:
+        raise ConfigError("study: neither 'grid' nor 'bo' is set; a study needs at least one phase")
+
+    res = _mapping("resources", top.get("resources") or {}, ("cpu", "gpu"))
+    resources = Resources(cpu=_number("resources.cpu", res.get("cpu", 1), 0.01),
+                          gpu=_number("resources.gpu", res.get("gpu", 0), 0.0))
+    if resources.gpu > 1 and resources.gpu != int(resources.gpu):
+        raise ConfigError(f"resources.gpu: invalid value {resources.gpu}; allowed: a fraction <= 1 or a whole number")
+    max_failures = _int("max_failures", top.get("max_failures", 1), 0)
+
+    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures)
+    # Validate every trial the study can produce, before anything runs.
+    for model in spec.models():
+        try:
+            spec.config(model)
+        except ConfigError as e:
+            raise ConfigError(f"{e} (in model {model.name or 'default'})") from None
+    spec.grid_trials()
+    return spec
+
+
+def _parse_grid(raw: Any) -> GridSpec:
+    g = _mapping("grid", raw, ("preset", "select", "where", "seeds"))
+    preset = g.get("preset", "kurach2019")
+    if preset not in GRIDS:
+        raise ConfigError(f"grid.preset: unknown preset {preset!r}; allowed: {', '.join(GRIDS)}")
+    table = GRIDS[preset]
+    settings = list(enumerate(table))
+    if "select" in g:
+        idx = _int_list("grid.select", g["select"], 0)
+        for i in idx:
+            if i >= len(table):
+                raise ConfigError(f"grid.select: index {i} out of range; allowed: 0..{len(table) - 1}")
+        settings = [s for s in settings if s[0] in set(idx)]
+    if "where" in g:
+        where = _mapping("grid.where", g["where"], SEARCHED)
+        for k, v in where.items():
+            allowed = sorted({row[k] for row in table})
+            vals = v if isinstance(v, list) else [v]
+            for x in vals:
+                if x not in allowed:
+                    raise ConfigError(f"grid.where.{k}: value {x!r} is not in the preset; allowed: {allowed}")
+            settings = [s for s in settings if s[1][k] in vals]
+    if not settings:
+        raise ConfigError("grid: the selection is empty; no grid setting matches 'select' and 'where'")
+    seeds = _int_list("grid.seeds", g.get("seeds", [0]), 0)
+    return GridSpec(preset, tuple(settings), seeds)
+
+
+def _parse_bo(raw: Any) -> BOSpec:
+    b = _mapping("bo", raw, ("preset", "rounds", "trials_per_round", "sampler", "seed", "n_dis"))
+    preset = b.get("preset", "kurach2019")
+    if preset not in BO_SPACES:
+        raise ConfigError(f"bo.preset: unknown preset {preset!r}; allowed: {', '.join(BO_SPACES)}")
+    sampler = b.get("sampler", "gp")
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"bo.sampler: invalid value {sampler!r}; allowed: {', '.join(SAMPLERS)}")
+    return BOSpec(preset, _int("bo.rounds", b.get("rounds", 12), 1),
+                  _int("bo.trials_per_round", b.get("trials_per_round", 10), 1),
+                  sampler, _int("bo.seed", b.get("seed", 0), 0), _int("bo.n_dis", b.get("n_dis", 1), 1))

@@ -1,0 +1,83 @@
+"""The round barrier and Optuna bookkeeping of RoundsSearcher, driven directly."""
+import optuna
+import pytest
+from ray.tune.search import Searcher
+
+from study.bo_searcher import RoundsSearcher
+from study.spec import parse_spec
+
+
+def make(rounds=2, per_round=3, factors=None, penalty=None):
+    trial = {"steps": 10, "eval_every": 5}
+    if penalty:
+        trial["penalty"] = penalty
+    return RoundsSearcher(parse_spec({"name": "t", "factors": factors or {"loss": ["ns", "wgan"]},
+                                      "trial": trial, "bo": {"rounds": rounds, "trials_per_round": per_round,
+                                                             "sampler": "tpe", "seed": 0}}))
+
+
+def test_a_round_is_suggested_only_after_the_previous_one_finished():
+    s = make()
+    first = [s.suggest(f"t{i}") for i in range(6)]
+    assert all(isinstance(c, dict) for c in first)
+    assert s.suggest("t6") is None  # both models wait for their round 0
+    assert sorted(c["cfg"]["meta"]["model"] for c in first) == ["loss=ns"] * 3 + ["loss=wgan"] * 3
+    assert {c["cfg"]["meta"]["bo_round"] for c in first} == {0}
+    ns_ids = [f"t{i}" for i, c in enumerate(first) if c["cfg"]["meta"]["model"] == "loss=ns"]
+    for tid in ns_ids[:2]:
+        s.on_trial_complete(tid, {"fid": 10.0, "status": "ok"})
+    assert s.suggest("t7") is None  # one ns trial still running
+    s.on_trial_complete(ns_ids[2], {"fid": 12.0, "status": "ok"})
+    nxt = s.suggest("t8")
+    assert nxt["cfg"]["meta"] == {**nxt["cfg"]["meta"], "model": "loss=ns", "bo_round": 1}
+
+
+def test_every_suggestion_is_in_the_table2_space_and_keys_are_unique():
+    s = make(rounds=1, per_round=5, factors={"loss": ["ns"]}, penalty="gp")
+    cfgs = [s.suggest(f"t{i}") for i in range(5)]
+    for c in cfgs:
+        t = c["cfg"]["trial"]
+        assert 1e-5 <= t["lr"] <= 1e-2 and 0 <= t["beta1"] < 1 and 0 <= t["beta2"] < 1
+        assert 1e-1 <= t["penalty_lambda"] <= 1e2 and t["n_dis"] == 1
+    assert len({c["cfg"]["meta"]["trial_key"] for c in cfgs}) == 5
+
+
+def test_diverged_errored_and_nan_trials_reach_optuna_as_failed_and_rounds_still_advance():
+    s = make(rounds=2, per_round=3, factors={"loss": ["ns"]})
+    for i in range(3):
+        s.suggest(f"t{i}")
+    s.on_trial_complete("t0", {"fid": float("nan"), "status": "ok"})
+    s.on_trial_complete("t1", {"fid": float("nan"), "status": "diverged"})
+    s.on_trial_complete("t2", None, error=True)
+    states = [t.state for t in s.studies["loss=ns"].trials]
+    assert states == [optuna.trial.TrialState.FAIL] * 3  # none left RUNNING
+    assert s.suggest("t3")["cfg"]["meta"]["bo_round"] == 1
+
+
+def test_finished_after_the_last_round_and_values_told_to_optuna():
+    s = make(rounds=1, per_round=2, factors={"loss": ["ns"]})
+    s.suggest("a"), s.suggest("b")
+    s.on_trial_complete("a", {"fid": 5.0, "status": "ok"})
+    s.on_trial_complete("b", {"fid": 3.0, "status": "ok"})
+    assert s.suggest("c") == Searcher.FINISHED
+    assert s.studies["loss=ns"].best_value == 3.0
+
+
+def test_save_and_restore_keep_the_round_state(tmp_path):
+    s = make(rounds=2, per_round=2, factors={"loss": ["ns"]})
+    s.suggest("a"), s.suggest("b")
+    s.on_trial_complete("a", {"fid": 5.0, "status": "ok"})
+    s.save(str(tmp_path / "searcher.pkl"))
+    r = make(rounds=2, per_round=2, factors={"loss": ["ns"]})
+    r.restore(str(tmp_path / "searcher.pkl"))
+    assert r.suggest("c") is None  # "b" is still in flight in round 0
+    r.on_trial_complete("b", {"fid": 4.0, "status": "ok"})
+    assert r.suggest("c")["cfg"]["meta"]["bo_round"] == 1
+    assert len(r.studies["loss=ns"].trials) == 3
+
+
+@pytest.mark.parametrize("sampler", ["gp", "tpe", "random"])
+def test_every_sampler_suggests(sampler):
+    s = RoundsSearcher(parse_spec({"name": "t", "trial": {"steps": 10, "eval_every": 5},
+                                   "bo": {"rounds": 1, "trials_per_round": 2, "sampler": sampler}}))
+    assert isinstance(s.suggest("x"), dict)

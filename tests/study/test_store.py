@@ -1,0 +1,82 @@
+"""The Parquet store: atomic per-trial files, replace-not-duplicate, readable by other readers."""
+import datetime as dt
+import math
+
+import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from study.config import TrialConfig
+from study.store import SCHEMA, ResultsStore
+
+
+def rows(key, steps, fid0=100.0, status="ok"):
+    cfg = TrialConfig().to_dict()
+    return [{"study": "s", "phase": "grid", "model": "loss=ns", "trial_key": key, **cfg, "step": s,
+             "fid": fid0 - s, "is_final": s == steps[-1], "status": status,
+             "timestamp": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)} for s in steps]
+
+
+def test_round_trip_and_readers_agree(tmp_path):
+    store = ResultsStore(str(tmp_path))
+    store.write_trial("a" * 16, rows("a" * 16, [10, 20]))
+    store.write_trial("b" * 16, rows("b" * 16, [10, 20, 30], fid0=50.0))
+    table = store.table()
+    assert table.schema == SCHEMA and table.num_rows == 5
+    # pandas over the directory
+    df = pd.read_parquet(tmp_path / "results")
+    assert sorted(df["fid"]) == [20.0, 30.0, 40.0, 80.0, 90.0]
+    # DuckDB, an independent Parquet reader
+    con = duckdb.connect()
+    n, best = con.execute(f"select count(*), min(fid) from read_parquet('{tmp_path}/results/*.parquet')").fetchone()
+    assert (n, best) == (5, 20.0)
+    assert store.finished_keys() == {"a" * 16, "b" * 16}
+
+
+def test_rewriting_a_key_replaces_its_rows(tmp_path):
+    store = ResultsStore(str(tmp_path))
+    key = "c" * 16
+    store.write_trial(key, rows(key, [10]))
+    store.write_trial(key, rows(key, [10, 20, 30]))
+    assert store.table().num_rows == 3
+    assert store.read_trial(key)[-1]["step"] == 30
+
+
+def test_a_crash_mid_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    store = ResultsStore(str(tmp_path))
+    key = "d" * 16
+    store.write_trial(key, rows(key, [10, 20]))
+
+    def crash(table, out, **kw):
+        out.write(b"PAR1 half a file")
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(pq, "write_table", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.write_trial(key, rows(key, [10, 20, 30]))
+    monkeypatch.undo()
+    assert [r["step"] for r in store.read_trial(key)] == [10, 20]
+    assert store.table().num_rows == 2  # the temporary file is not part of the dataset
+    assert len(pd.read_parquet(tmp_path / "results")) == 2
+
+
+def test_bad_rows_are_refused_and_nothing_is_written(tmp_path):
+    store = ResultsStore(str(tmp_path))
+    key = "e" * 16
+    with pytest.raises(ValueError, match="status: invalid value 'great'"):
+        store.write_trial(key, rows(key, [1], status="great"))
+    with pytest.raises(ValueError, match="unknown columns"):
+        store.write_trial(key, [{**rows(key, [1])[0], "colour": "red"}])
+    with pytest.raises(ValueError, match="carry other keys"):
+        store.write_trial(key, rows("f" * 16, [1]))
+    assert store.table().num_rows == 0
+
+
+def test_nan_fid_is_stored_as_null_or_nan(tmp_path):
+    store = ResultsStore(str(tmp_path))
+    r = rows("g" * 16, [5], status="diverged")
+    r[0]["fid"] = float("nan")
+    store.write_trial("g" * 16, r)
+    fid = store.read_trial("g" * 16)[0]["fid"]
+    assert fid is None or math.isnan(fid)
