@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 STEP_UNITS = ("discriminator", "generator")
+N_DIS_SCHEDULES = ("constant", "iwgan")
+PRECISIONS = ("fp32", "bf16")
 Z_DISTRIBUTIONS = ("normal", "uniform")
 SPLITS = ("train", "test")
 DEVICES = ("auto", "cpu", "cuda")
@@ -30,6 +32,7 @@ class TrialConfig:
     channels: int = 1
     # models
     architecture: str = "dcgan"
+    arch_options: str = ""  # "+"-separated ablation switches (skip, cin, opt, sum, eps) or "all"
     width: float = 1.0
     loss: str = "ns"
     penalty: str = "none"
@@ -41,12 +44,22 @@ class TrialConfig:
     z_dist: str = "normal"
     # optimisation (Adam)
     lr: float = 2e-4
+    lr_d: float = 0.0  # 0: the same as lr (a separate D rate, e.g. TTUR, when > 0)
     beta1: float = 0.5
     beta2: float = 0.999
     n_dis: int = 1
+    n_dis_schedule: str = "constant"  # iwgan: 50 D steps for the first 25 G steps and every 500th
     batch_size: int = 64
     steps: int = 1000
     step_unit: str = "discriminator"  # compare_gan v2 and Kurach et al. count D steps
+    # training tricks
+    label_smoothing: float = 0.0  # one-sided: real target 1 - s (ns, mm)
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs at step 0 ...
+    instance_noise_steps: int = 0  # ... decaying linearly to 0 here (0: at the end of training)
+    g_ema: float = 0.0  # decay of an exponential moving average of G used for evaluation (0: off)
+    precision: str = "fp32"  # bf16: autocast on CUDA (CPU runs stay fp32)
+    channels_last: bool = False
+    deterministic: bool = False
     # evaluation
     eval_every: int = 500
     eval_split: str = "test"
@@ -84,13 +97,25 @@ class TrialConfig:
                                ("g_head", HEADS), ("feature_extractor", EXTRACTORS)):
             check(name, getattr(self, name) in registry, ", ".join(registry.names()))
         for name, choices in (("step_unit", STEP_UNITS), ("z_dist", Z_DISTRIBUTIONS),
-                              ("eval_split", SPLITS), ("device", DEVICES)):
+                              ("eval_split", SPLITS), ("device", DEVICES),
+                              ("n_dis_schedule", N_DIS_SCHEDULES), ("precision", PRECISIONS)):
             check(name, getattr(self, name) in choices, ", ".join(choices))
         arch = ARCHITECTURES.get(self.architecture)
         check("resolution", self.resolution in arch.resolutions, f"{list(arch.resolutions)} for {self.architecture}")
         check("channels", self.channels in (1, 3), "1 or 3")
         check("width", 0 < self.width <= 16, "0 < width <= 16")
         check("lr", 0 < self.lr < 1, "0 < lr < 1")
+        check("lr_d", 0 <= self.lr_d < 1, "0 <= lr_d < 1 (0: same as lr)")
+        check("label_smoothing", 0 <= self.label_smoothing < 0.5, "0 <= label_smoothing < 0.5")
+        if self.label_smoothing > 0:
+            check("loss", LOSSES.get(self.loss).smoothing,
+                  f"{', '.join(n for n in LOSSES.names() if LOSSES.get(n).smoothing)} with label_smoothing > 0")
+        check("instance_noise", self.instance_noise >= 0, ">= 0")
+        check("instance_noise_steps", self.instance_noise_steps >= 0, ">= 0 (0: all of training)")
+        check("g_ema", 0 <= self.g_ema < 1, "0 <= g_ema < 1 (0: off)")
+        opts = self.arch_option_set()
+        check("arch_options", opts <= set(arch.options),
+              f"'+'-separated names from {list(arch.options)} for {self.architecture}, or 'all'")
         check("beta1", 0 <= self.beta1 < 1, "0 <= beta1 < 1")
         check("beta2", 0 <= self.beta2 < 1, "0 <= beta2 < 1")
         check("penalty_lambda", self.penalty_lambda >= 0, ">= 0")
@@ -103,6 +128,17 @@ class TrialConfig:
             return dataclasses.replace(self, penalty_lambda=0.0)
         return self
 
+    def arch_option_set(self) -> frozenset[str]:
+        from study.models import ARCHITECTURES
+
+        if self.arch_options.strip() == "all":
+            return frozenset(ARCHITECTURES.get(self.architecture).options)
+        return frozenset(o.strip() for o in self.arch_options.split("+") if o.strip())
+
+    @property
+    def d_lr(self) -> float:
+        return self.lr_d or self.lr
+
     # ---- identity ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,9 +149,22 @@ class TrialConfig:
         Execution-only settings (device, threads) do not change what is computed, so they are
         left out: a study resumed on other hardware finds the same keys.
         """
-        identity = {k: v for k, v in self.to_dict().items() if k not in ("device", "threads")}
+        identity = {k: v for k, v in self.to_dict().items() if k not in EXECUTION_ONLY}
+        for name, default in NEW_FIELD_DEFAULTS.items():  # fields added later keep old keys stable
+            if identity.get(name) == default:
+                del identity[name]
         blob = json.dumps([list(context), identity], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+EXECUTION_ONLY = ("device", "threads")
+# Fields added after results were first stored: left out of the key at their default value, so
+# that existing studies keep their trial keys.
+NEW_FIELD_DEFAULTS: dict[str, Any] = {
+    "arch_options": "", "lr_d": 0.0, "n_dis_schedule": "constant", "label_smoothing": 0.0,
+    "instance_noise": 0.0, "instance_noise_steps": 0, "g_ema": 0.0, "precision": "fp32",
+    "channels_last": False, "deterministic": False,
+}
 
 
 def _coerce(field: str, typ: Any, value: Any) -> Any:
@@ -123,6 +172,9 @@ def _coerce(field: str, typ: Any, value: Any) -> Any:
     typ = typ if isinstance(typ, str) else typ.__name__
     if typ == "str":
         if isinstance(value, str):
+            return value
+    elif typ == "bool":
+        if isinstance(value, bool):
             return value
     elif typ == "int":
         if isinstance(value, bool):

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from study.config import TrialConfig
 
-_ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64()}
+_ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
 
 IDENTITY = [
     pa.field("study", pa.string(), nullable=False),

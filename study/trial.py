@@ -2,16 +2,19 @@
 
 The trial knows nothing of Ray Tune: it calls ``report(row)`` at every evaluation with a
 plain dict of metrics. A NaN or infinite loss ends the trial early with status ``diverged``
-and the step it happened at; it never raises.
+and the step it happened at; it never raises for that.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import socket
 import time
 from typing import Any, Callable
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from study.config import TrialConfig
 from study.data import load_dataset
@@ -21,10 +24,11 @@ from study.losses import LOSSES
 from study.metrics.evaluator import FidEvaluator
 from study.models import HEADS, build_models
 from study.normalizers import NORMALIZERS
-from study.penalties import PENALTIES
+from study.penalties import PENALTIES, PenaltyInputs
 
 Report = Callable[[dict[str, Any]], None]
-FINITE_CHECK_EVERY = 25  # steps between host syncs for the divergence check (exact step kept)
+FINITE_CHECK_EVERY = 25  # G iterations between host syncs for the divergence check (exact step kept)
+IWGAN_CRITIC_WARMUP, IWGAN_CRITIC_STEPS, IWGAN_CRITIC_EVERY = 25, 50, 500
 
 
 def sample_z(n: int, z_dim: int, dist: str, gen: torch.Generator, device: torch.device) -> torch.Tensor:
@@ -33,25 +37,69 @@ def sample_z(n: int, z_dim: int, dist: str, gen: torch.Generator, device: torch.
     return torch.rand(n, z_dim, generator=gen, device=device) * 2.0 - 1.0
 
 
+def critic_steps(cfg: TrialConfig, g_iteration: int) -> int:
+    """D steps before G step ``g_iteration`` (0-based). The iWGAN schedule (Gulrajani et al.
+    2017 code; Mullery and Whelan): 50 for the first 25 G steps and at every 500th, else n_dis."""
+    if cfg.n_dis_schedule == "iwgan" and (g_iteration < IWGAN_CRITIC_WARMUP or g_iteration % IWGAN_CRITIC_EVERY == 0):
+        return IWGAN_CRITIC_STEPS
+    return cfg.n_dis
+
+
+def instance_noise_std(cfg: TrialConfig, step: int) -> float:
+    """Linear decay from ``instance_noise`` at step 0 to 0 at ``instance_noise_steps``."""
+    if cfg.instance_noise == 0.0:
+        return 0.0
+    horizon = cfg.instance_noise_steps or cfg.steps
+    return cfg.instance_noise * max(0.0, 1.0 - step / horizon)
+
+
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of (N, C, H, W) images (for the bn_clip head's initialisation)."""
+    return images.mean((0, 2, 3)), images.std((0, 2, 3))
+
+
+@contextlib.contextmanager
+def _deterministic(enabled: bool):
+    """torch's deterministic-algorithms switch is process-wide: set it for the trial, then restore."""
+    before = torch.are_deterministic_algorithms_enabled()
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled or before)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
 def run_trial(cfg: TrialConfig, report: Report) -> dict[str, Any]:
     """Train one GAN as ``cfg`` says; call ``report`` at each evaluation; return the last row."""
+    with _deterministic(cfg.deterministic):
+        return _run(cfg, report)
+
+
+def _run(cfg: TrialConfig, report: Report) -> dict[str, Any]:
     start = time.perf_counter()
     device = pick_device(cfg.device)
     if device.type == "cpu":
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.precision == "bf16" and device.type == "cuda"
+                else contextlib.nullcontext())
 
     head = HEADS.get(cfg.g_head)
     data = load_dataset(cfg.dataset, cfg.resolution, cfg.channels)
-    train = to_range(data.train, head.low, head.high).to(device)
+    train = to_range(data.train, head.low, head.high).to(device).contiguous(memory_format=memory_format)
     g, d = build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
                         width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
-                        head=head)
-    g, d = g.to(device), d.to(device)
+                        head=head, head_stats=channel_stats(train.cpu()), options=cfg.arch_option_set())
+    g = g.to(device, memory_format=memory_format)
+    d = d.to(device, memory_format=memory_format)
+    g_eval = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(cfg.g_ema), use_buffers=True) if cfg.g_ema else None
     loss, penalty = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_g = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2))
     evaluator = FidEvaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
                              cfg.eval_samples)
     eval_z = evaluator.latents(cfg.z_dim, cfg.z_dist)
@@ -59,7 +107,7 @@ def run_trial(cfg: TrialConfig, report: Report) -> dict[str, Any]:
               "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
               "fid_split": evaluator.split}
 
-    step, best_fid = 0, math.inf
+    step, best_fid, g_iter = 0, math.inf, 0
     last: dict[str, Any] = {}
     pending: list[tuple[int, torch.Tensor]] = []  # (step, finite flag) awaiting a host check
     d_val = g_val = torch.zeros((), device=device)
@@ -83,23 +131,35 @@ def run_trial(cfg: TrialConfig, report: Report) -> dict[str, Any]:
         bad = (~flags).nonzero()
         return steps[int(bad[0])] if len(bad) else None
 
-    per_g = cfg.n_dis if cfg.step_unit == "discriminator" else 1  # counted steps per G iteration
+    def noisy(x: torch.Tensor, std: float) -> torch.Tensor:
+        return x if std == 0.0 else x + std * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
+
     while step < cfg.steps:
-        for _ in range(cfg.n_dis):
+        n_critic = critic_steps(cfg, g_iter)
+        noise = instance_noise_std(cfg, step)
+        for _ in range(n_critic):
             real = train[torch.randint(0, n, (bs,), generator=gen, device=device)]
-            with torch.no_grad():
-                fake = g(sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device))
-            d_val = loss.d_loss(d(real), d(fake))
-            if cfg.penalty != "none":
-                d_val = d_val + cfg.penalty_lambda * penalty(d, real, fake, gen)
+            z = sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device)
+            with autocast:
+                with torch.no_grad():
+                    fake = g(z)
+                real_in, fake_in = noisy(real, noise), noisy(fake, noise)
+                d_val = loss.d_loss(d(real_in), d(fake_in), cfg.label_smoothing)
+                if cfg.penalty != "none":
+                    d_val = d_val + cfg.penalty_lambda * penalty(
+                        PenaltyInputs(d, real_in, fake_in, gen, head.low, head.high)).to(d_val.dtype)
             opt_d.zero_grad(set_to_none=True)
             d_val.backward()
             opt_d.step()
-        g_val = loss.g_loss(d(g(sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device))))
+        with autocast:
+            g_val = loss.g_loss(d(noisy(g(sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device)), noise)))
         opt_g.zero_grad(set_to_none=True)
         g_val.backward()
         opt_g.step()
-        prev, step = step, step + per_g
+        if g_eval is not None:
+            g_eval.update_parameters(g)
+        g_iter += 1
+        prev, step = step, step + (n_critic if cfg.step_unit == "discriminator" else 1)
         pending.append((step, torch.isfinite(d_val.detach()) & torch.isfinite(g_val.detach())))
 
         crossed_eval = step // cfg.eval_every > prev // cfg.eval_every
@@ -110,7 +170,7 @@ def run_trial(cfg: TrialConfig, report: Report) -> dict[str, Any]:
                 emit("diverged", float("nan"), f"non-finite loss at step {bad}", final=True)
                 return last
         if crossed_eval or step >= cfg.steps:
-            fid = evaluator(g, eval_z, head.low, head.high).fid
+            fid = evaluator(g_eval.module if g_eval is not None else g, eval_z, head.low, head.high).fid
             if not math.isfinite(fid):
                 emit("diverged", fid, f"non-finite generator output at step {step}", final=True)
                 return last

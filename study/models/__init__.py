@@ -2,10 +2,10 @@
 
 Models know nothing of the trial: an architecture is built from shapes and normalizers only.
 """
-from study.models.registry import ARCHITECTURES, Architecture, build_models
 from study.models.heads import HEADS, Head
+from study.models.registry import ARCHITECTURES, Architecture, build_models
 
 # Importing the modules registers their architectures.
-from study.models import dcgan  # noqa: F401,E402
+from study.models import dcgan, resnet, sndcgan  # noqa: F401,E402
 
 __all__ = ["ARCHITECTURES", "Architecture", "HEADS", "Head", "build_models"]

@@ -1,11 +1,12 @@
 """DCGAN (Radford et al. 2016), resolution-generic with a width multiplier.
 
-G: z -> linear to 4x4 x C_top -> BN, ReLU -> [4x4 stride-2 transposed conv, BN, ReLU] x (n-1)
+G: z -> linear to 4x4 x C_top -> norm, ReLU -> [4x4 stride-2 transposed conv, norm, ReLU] x (n-1)
 -> 4x4 stride-2 transposed conv to the image channels -> head; n = log2(resolution / 4).
-D: 4x4 stride-2 conv (no normalizer on the input layer, as in the paper) -> LeakyReLU 0.2 ->
-[4x4 stride-2 conv, normalizer, LeakyReLU 0.2] x (n-1) -> linear on the 4x4 map -> logit.
+D: 4x4 stride-2 conv (no feature norm on the input layer, as in the paper) -> LeakyReLU 0.2 ->
+[4x4 stride-2 conv, norm, LeakyReLU 0.2] x (n-1) -> linear on the 4x4 map -> logit.
 Channels double as resolution halves: 64 * width at full resolution (64 * width * 2^(n-1) at
-4x4). Weights are initialised N(0, 0.02) as in the paper.
+4x4; width 1 at 64 px gives the paper's 64-128-256-512). Weights N(0, 0.02), BN scales
+N(1, 0.02), as in the paper.
 """
 from __future__ import annotations
 
@@ -14,9 +15,12 @@ import math
 import torch
 from torch import nn
 
-from study.models.heads import Head
+from study.models.heads import ChannelStats, Head
+from study.models.layers import bn_eps, init_norm_layers, normal_init, normed, width_of
 from study.models.registry import ARCHITECTURES, Architecture
 from study.normalizers import Normalizer
+
+INIT = normal_init(0.02)
 
 
 def _stages(resolution: int) -> int:
@@ -26,66 +30,57 @@ def _stages(resolution: int) -> int:
     return n
 
 
-def _base(width: float) -> int:
-    return max(1, int(round(64 * width)))
-
-
 class DCGANGenerator(nn.Module):
-    def __init__(self, resolution: int, channels: int, z_dim: int, width: float, norm: Normalizer, head: Head):
+    def __init__(self, resolution: int, channels: int, z_dim: int, width: float, norm: Normalizer, head: Head,
+                 head_stats: ChannelStats | None = None, eps: float = 1e-5):
         super().__init__()
-        n, base = _stages(resolution), _base(width)
+        n, base = _stages(resolution), width_of(64, width)
         top = base * 2 ** (n - 1)
         self.top = top
-        self.fc = nn.Linear(z_dim, top * 16)
-        self.fc_norm = nn.Sequential(norm.feature_norm(top), nn.ReLU())
+        self.fc = normed(norm, nn.Linear(z_dim, top * 16), INIT)
+        self.fc_act = nn.Sequential(norm.feature_norm(top, eps=eps), norm.activation(top, nn.ReLU))
         layers: list[nn.Module] = []
         c = top
         for _ in range(n - 1):
-            layers += [norm.wrap(nn.ConvTranspose2d(c, c // 2, 4, 2, 1)), norm.feature_norm(c // 2), nn.ReLU()]
+            layers += [normed(norm, nn.ConvTranspose2d(c, c // 2, 4, 2, 1), INIT),
+                       norm.feature_norm(c // 2, eps=eps), norm.activation(c // 2, nn.ReLU)]
             c //= 2
-        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), head.make(channels)]
+        layers += [normed(norm, nn.ConvTranspose2d(c, channels, 4, 2, 1), INIT, last=True),
+                   head.make(channels, head_stats)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.fc(z).view(z.shape[0], self.top, 4, 4)
-        return self.body(self.fc_norm(x))
+        return self.body(self.fc_act(x))
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, resolution: int, channels: int, width: float, norm: Normalizer):
+    def __init__(self, resolution: int, channels: int, width: float, norm: Normalizer, eps: float = 1e-5):
         super().__init__()
-        n, base = _stages(resolution), _base(width)
-        layers: list[nn.Module] = [norm.wrap(nn.Conv2d(channels, base, 4, 2, 1)), nn.LeakyReLU(0.2)]
+        n, base = _stages(resolution), width_of(64, width)
+        lrelu = lambda: nn.LeakyReLU(0.2)  # noqa: E731
+        layers: list[nn.Module] = [normed(norm, nn.Conv2d(channels, base, 4, 2, 1), INIT),
+                                   norm.activation(base, lrelu)]
         c = base
         for _ in range(n - 1):
-            layers += [norm.wrap(nn.Conv2d(c, c * 2, 4, 2, 1)), norm.feature_norm(c * 2), nn.LeakyReLU(0.2)]
+            layers += [normed(norm, nn.Conv2d(c, c * 2, 4, 2, 1), INIT), norm.feature_norm(c * 2, eps=eps),
+                       norm.activation(c * 2, lrelu)]
             c *= 2
         self.body = nn.Sequential(*layers)
-        self.fc = norm.wrap(nn.Linear(c * 16, 1))
+        self.fc = normed(norm, nn.Linear(c * 16, 1), INIT, last=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.body(x).flatten(1)).squeeze(1)
 
 
-def init_dcgan_weights(module: nn.Module) -> None:
-    """N(0, 0.02) for conv and linear weights, N(1, 0.02) for BN scales, zero biases."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
-            nn.init.normal_(weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-
-
-def build_dcgan(*, resolution: int, channels: int, z_dim: int, width: float,
-                d_norm: Normalizer, g_norm: Normalizer, head: Head) -> tuple[nn.Module, nn.Module]:
-    g = DCGANGenerator(resolution, channels, z_dim, width, g_norm, head)
-    d = DCGANDiscriminator(resolution, channels, width, d_norm)
-    init_dcgan_weights(g)
-    init_dcgan_weights(d)
+def build_dcgan(*, resolution: int, channels: int, z_dim: int, width: float, d_norm: Normalizer,
+                g_norm: Normalizer, head: Head, head_stats: ChannelStats | None = None,
+                options: frozenset[str] = frozenset()) -> tuple[nn.Module, nn.Module]:
+    eps = bn_eps(options)
+    g = DCGANGenerator(resolution, channels, z_dim, width, g_norm, head, head_stats, eps)
+    d = DCGANDiscriminator(resolution, channels, width, d_norm, eps)
+    init_norm_layers(g, std=0.02)
+    init_norm_layers(d, std=0.02)
     return g, d
 
 

@@ -56,3 +56,16 @@ def test_loss_is_finite_and_differentiable_on_extreme_logits(name):
 def test_unknown_loss_lists_the_valid_ones():
     with pytest.raises(ValueError, match="unknown loss 'nope'; allowed: hinge, ls"):
         LOSSES.get("nope")
+
+
+@pytest.mark.parametrize("name", [n for n in LOSSES.names() if LOSSES.get(n).smoothing])
+def test_one_sided_label_smoothing(name):
+    # real term becomes 0.9 softplus(-r) + 0.1 softplus(r); the fake term is unchanged
+    expected = (0.9 * (sp[-1] + sp[1]) / 2 + 0.1 * (sp[1] + sp[-1]) / 2) + (sp[0] + sp[2]) / 2
+    assert LOSSES.get(name).d_loss(R, F, 0.1).item() == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("name", [n for n in LOSSES.names() if not LOSSES.get(n).smoothing])
+def test_smoothing_is_refused_where_undefined(name):
+    with pytest.raises(ValueError, match="label_smoothing"):
+        LOSSES.get(name).d_loss(R, F, 0.1)

@@ -53,7 +53,7 @@ def test_nan_loss_ends_the_trial_as_diverged_at_its_step(monkeypatch):
     ns = LOSSES.get("ns")
     calls = {"d": 0}
 
-    def d_loss(real, fake):
+    def d_loss(real, fake, smoothing=0.0):
         calls["d"] += 1
         out = ns.d_loss(real, fake)
         return out * float("nan") if calls["d"] >= 27 else out
@@ -69,3 +69,67 @@ def test_nan_loss_ends_the_trial_as_diverged_at_its_step(monkeypatch):
 def test_wgan_with_gradient_penalty_trains():
     rows, _ = run(loss="wgan", penalty="gp", penalty_lambda=10.0, n_dis=2, lr=1e-4, beta1=0.5, beta2=0.9)
     assert rows[-1]["status"] == "ok" and math.isfinite(rows[-1]["fid"])
+
+
+def test_iwgan_critic_schedule():
+    from study.trial import critic_steps
+
+    cfg = TrialConfig.from_dict({"n_dis": 5, "n_dis_schedule": "iwgan"})
+    got = [critic_steps(cfg, i) for i in (0, 24, 25, 26, 499, 500, 501, 1000)]
+    assert got == [50, 50, 5, 5, 5, 50, 5, 50]
+    assert critic_steps(TrialConfig.from_dict({"n_dis": 5}), 0) == 5
+
+
+def test_iwgan_schedule_counts_d_steps(monkeypatch):
+    calls = {"d": 0}
+    ns = LOSSES.get("ns")
+
+    def d_loss(real, fake, smoothing=0.0):
+        calls["d"] += 1
+        return ns.d_loss(real, fake, smoothing)
+
+    monkeypatch.setitem(LOSSES._entries, "ns", Loss("ns", d_loss, ns.g_loss, True))
+    rows, _ = run(n_dis=2, n_dis_schedule="iwgan", steps=120, eval_every=120)
+    # G steps 0, 1, 2 take 50 D steps each: 150 >= 120 after the third G step
+    assert calls["d"] == 150 and rows[-1]["step"] == 150
+
+
+def test_instance_noise_decays_linearly_to_zero():
+    from study.trial import instance_noise_std
+
+    cfg = TrialConfig.from_dict({"instance_noise": 0.2, "steps": 100})
+    assert [instance_noise_std(cfg, s) for s in (0, 50, 100, 150)] == pytest.approx([0.2, 0.1, 0.0, 0.0])
+    cfg = TrialConfig.from_dict({"instance_noise": 0.2, "instance_noise_steps": 10, "steps": 100})
+    assert instance_noise_std(cfg, 5) == pytest.approx(0.1)
+    assert instance_noise_std(TrialConfig(), 0) == 0.0
+
+
+def test_separate_d_learning_rate_and_frozen_head_params(monkeypatch):
+    seen = []
+    real_adam = torch.optim.Adam
+
+    def adam(params, lr, betas):
+        params = list(params)
+        seen.append((lr, betas, sum(p.numel() for p in params)))
+        return real_adam(params, lr=lr, betas=betas)
+
+    monkeypatch.setattr(torch.optim, "Adam", adam)
+    run(lr=1e-4, lr_d=4e-4, beta1=0.0, beta2=0.9, g_head="bn_clip_frozen")
+    (g_lr, g_betas, _), (d_lr, _, _) = seen
+    assert (g_lr, d_lr, g_betas) == (1e-4, 4e-4, (0.0, 0.9))
+
+
+def test_tricks_train_and_ema_changes_what_is_evaluated():
+    plain, _ = run(seed=1)
+    ema, _ = run(seed=1, g_ema=0.9)
+    assert ema[-1]["status"] == "ok" and ema[-1]["fid"] != plain[-1]["fid"]
+    noisy, _ = run(seed=1, instance_noise=0.1, label_smoothing=0.1)
+    assert noisy[-1]["status"] == "ok" and noisy[-1]["fid"] != plain[-1]["fid"]
+    cl, _ = run(seed=1, channels_last=True, deterministic=True)
+    assert cl[-1]["fid"] == pytest.approx(plain[-1]["fid"], rel=1e-3)  # layout only; same numbers
+
+
+def test_deterministic_mode_is_restored_after_the_trial():
+    assert not torch.are_deterministic_algorithms_enabled()
+    run(deterministic=True)
+    assert not torch.are_deterministic_algorithms_enabled()
