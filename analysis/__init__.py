@@ -3,13 +3,19 @@
 Reads only the Parquet dataset a study wrote; knows nothing of Ray, Optuna or the trials.
 
     import analysis
-    df = analysis.load("results/demo")                  # one row per trial (final evaluation)
-    top = analysis.top_fraction(df, by=["loss", "d_norm"])  # the best 5% per group
-    analysis.summarize(top, by=["loss"])                 # min / median / max FID of the top 5%
+    df = analysis.load("results/demo")                        # one row per trial (final evaluation)
+    top = analysis.top_fraction(df, by=["loss", "d_norm"])    # the best 5% per group
+    analysis.summarize(top, by="loss")                        # min / median / max FID of the top 5%
     analysis.top_boxplot(top, x="loss", hue="d_norm", path="top5.png")
+    curves = analysis.budget_curves(df)                       # expected min FID vs budget
+    analysis.budget_plot(curves, path="budget.png")
 """
-from analysis.load import load, load_rows
-from analysis.plots import top_boxplot
-from analysis.top import summarize, top_fraction
+from analysis.budget import budget_curves, min_distribution
+from analysis.load import load, load_rows, select_trials
+from analysis.plots import budget_plot, sensitivity_plot, top_boxplot
+from analysis.sensitivity import best_per_group, seed_spread, varying
+from analysis.top import outcome_fractions, summarize, top_fraction
 
-__all__ = ["load", "load_rows", "top_fraction", "summarize", "top_boxplot"]
+__all__ = ["load", "load_rows", "select_trials", "top_fraction", "summarize", "outcome_fractions",
+           "budget_curves", "min_distribution", "best_per_group", "seed_spread", "varying",
+           "top_boxplot", "budget_plot", "sensitivity_plot"]

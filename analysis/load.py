@@ -1,9 +1,17 @@
-"""Load a study's Parquet rows into pandas."""
+"""Load a study's Parquet rows into a typed pandas DataFrame."""
 from __future__ import annotations
+
+from typing import Iterable
 
 import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+
+# Columns that name a choice (study factors): pandas categoricals, cheap to group by.
+CATEGORICAL = ("study", "phase", "model", "dataset", "architecture", "arch_options", "loss", "penalty", "d_norm",
+               "g_norm", "g_head", "z_dist", "step_unit", "n_dis_schedule", "feature_extractor", "fid_split",
+               "status", "precision")
+FILTERS = ("phase", "dataset", "architecture", "status", "loss", "penalty", "d_norm", "model", "study")
 
 
 def _results_dir(path: str) -> tuple[pafs.FileSystem, str]:
@@ -16,29 +24,53 @@ def _results_dir(path: str) -> tuple[pafs.FileSystem, str]:
     return fs, root
 
 
-def load_rows(path: str) -> pd.DataFrame:
-    """Every row (one per trial and evaluation) of the study at ``path`` (local path or URI)."""
+def _typed(df: pd.DataFrame) -> pd.DataFrame:
+    for c in CATEGORICAL:
+        if c in df.columns:
+            df[c] = df[c].astype("category")
+    if "bo_round" in df.columns:
+        df["bo_round"] = df["bo_round"].astype("Int32")
+    return df
+
+
+def load_rows(path: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Every row (one per trial and evaluation) of the study at ``path`` (a local path or any
+    URI pyarrow reads: s3://, gs://, ...), typed: factors as categoricals, ``bo_round`` as a
+    nullable integer, ``timestamp`` as UTC datetimes."""
     fs, root = _results_dir(str(path))
     dataset = ds.dataset(root, format="parquet", filesystem=fs, ignore_prefixes=[".", "_"])
-    return dataset.to_table().to_pandas()
+    table = dataset.to_table(columns=list(columns) if columns is not None else None)
+    return _typed(table.to_pandas())
 
 
-def load(path: str, which: str = "final", phase: str | list[str] | None = None,
-         status: str | list[str] | None = None) -> pd.DataFrame:
-    """One row per trial: its final evaluation (``which="final"``) or its best FID over
-    training (``which="best"``, the row of the lowest FID; trials with no finite FID keep their
-    final row). Optionally filtered by phase and status."""
+def select_trials(rows: pd.DataFrame, which: str = "final") -> pd.DataFrame:
+    """One row per trial from evaluation rows: the final one (``final``), or the one with the
+    lowest FID over training (``best``; trials with no finite FID keep their final row)."""
     if which not in ("final", "best"):
         raise ValueError(f"which: invalid value {which!r}; allowed: final, best")
+    final = rows[rows["is_final"].astype(bool)].drop_duplicates("trial_key", keep="last")
+    if which == "final":
+        return final
+    ok = rows[rows["fid"].notna() & (rows["status"] == "ok")]
+    best = ok.sort_values(["trial_key", "fid"], kind="stable").drop_duplicates("trial_key", keep="first")
+    return pd.concat([best, final[~final["trial_key"].isin(best["trial_key"])]])
+
+
+def load(path: str, which: str = "final", **filters: str | list[str] | None) -> pd.DataFrame:
+    """One row per trial, typed, optionally filtered.
+
+    ``which``: ``final`` (the trial's last evaluation, what Kurach et al. report) or ``best``
+    (its lowest FID over training). Filters: any of phase, dataset, architecture, status, loss,
+    penalty, d_norm, model, study, each a value or a list of values.
+    """
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise ValueError(f"{unknown[0]}: not a filter; allowed: {', '.join(FILTERS)}")
     rows = load_rows(path)
     if rows.empty:
         return rows
-    final = rows[rows["is_final"]].drop_duplicates("trial_key", keep="last")
-    if which == "best":
-        finite = rows[rows["fid"].notna() & (rows["status"] == "ok")]
-        best = finite.loc[finite.groupby("trial_key")["fid"].idxmin()]
-        final = pd.concat([best, final[~final["trial_key"].isin(best["trial_key"])]])
-    for name, value in (("phase", phase), ("status", status)):
+    trials = select_trials(rows, which)
+    for name, value in filters.items():
         if value is not None:
-            final = final[final[name].isin([value] if isinstance(value, str) else value)]
-    return final.reset_index(drop=True)
+            trials = trials[trials[name].isin([value] if isinstance(value, str) else list(value))]
+    return trials.reset_index(drop=True)

@@ -1,31 +1,43 @@
-"""Plots of the comparisons (matplotlib, Agg backend: no display needed)."""
+"""Plots of the comparisons (matplotlib, Agg backend: no display needed). Every function
+returns the Figure, so that callers (and tests) can inspect axes, labels and groups, and saves
+it to ``path`` when given (format from the suffix: .png, .svg, .pdf)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from analysis.sensitivity import LOG_SCALE, best_per_group, varying  # noqa: E402
 
-def top_boxplot(top: pd.DataFrame, x: str = "loss", hue: str = "d_norm", metric: str = "fid",
-                path: str | Path | None = None, title: str | None = None) -> plt.Figure:
-    """Box plots of the top trials' FIDs: one group of boxes per ``x`` value, one box per
-    ``hue`` value within it (Kurach et al. 2019, Figure 1). Saved to ``path`` when given."""
-    xs = sorted(top[x].dropna().unique().tolist())
-    hues = sorted(top[hue].dropna().unique().tolist())
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(xs) * max(1, len(hues)) ** 0.5 + 2), 4))
+CMAP = plt.get_cmap("tab10")
+
+
+def _save(fig: plt.Figure, path: str | Path | None) -> plt.Figure:
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def _values(s: pd.Series) -> list:
+    return sorted(s.dropna().astype("object").unique().tolist(), key=str)
+
+
+def _boxes(ax: plt.Axes, top: pd.DataFrame, x: str, hue: str, metric: str, xs: list, hues: list) -> None:
     width = 0.8 / max(1, len(hues))
-    cmap = plt.get_cmap("tab10")
     for j, h in enumerate(hues):
-        data = [top[(top[x] == v) & (top[hue] == h)][metric].dropna().to_numpy() for v in xs]
+        color = CMAP(j % 10)
+        data = [top[(top[x].astype("object") == v) & (top[hue].astype("object") == h)][metric].dropna().to_numpy()
+                for v in xs]
         pos = [i + (j - (len(hues) - 1) / 2) * width for i in range(len(xs))]
         keep = [(p, d) for p, d in zip(pos, data) if len(d)]
         if not keep:
             continue
-        color = cmap(j % 10)
         bp = ax.boxplot([d for _, d in keep], positions=[p for p, _ in keep], widths=width * 0.9,
                         patch_artist=True, manage_ticks=False, showfliers=False,
                         medianprops={"color": "black"})
@@ -33,19 +45,84 @@ def top_boxplot(top: pd.DataFrame, x: str = "loss", hue: str = "d_norm", metric:
             box.set_facecolor(color)
             box.set_alpha(0.35)
         # the points themselves, so that groups of one or two trials stay visible
-        px = [p for p, d in keep for _ in d]
-        py = [v for _, d in keep for v in d]
-        ax.scatter(px, py, color=color, s=18, zorder=3, label=f"{hue}={h}")
-    values = top[metric].dropna()
-    if len(values) and values.min() > 0 and values.max() / values.min() > 20:
-        ax.set_yscale("log")
+        ax.scatter([p for p, d in keep for _ in d], [v for _, d in keep for v in d], color=color, s=18, zorder=3,
+                   label=f"{hue}={h}")
     ax.set_xticks(range(len(xs)))
     ax.set_xticklabels([str(v) for v in xs])
     ax.set_xlabel(x)
-    ax.set_ylabel(f"{metric.upper()} (top trials)")
-    ax.set_title(title or f"{metric.upper()} of the top trials per {x} and {hue}")
-    ax.legend(loc="best", fontsize="small")
+
+
+def top_boxplot(top: pd.DataFrame, x: str = "loss", hue: str = "d_norm", metric: str = "fid",
+                facet: str | None = None, path: str | Path | None = None, title: str | None = None) -> plt.Figure:
+    """Box plots of the top trials' FIDs, one group of boxes per ``x`` value and one box per
+    ``hue`` value within it, one panel per ``facet`` value (Kurach et al. 2019, Figures 1-4)."""
+    panels = _values(top[facet]) if facet else [None]
+    xs, hues = _values(top[x]), _values(top[hue])
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5.0, 1.2 * len(xs) * max(1, len(hues)) ** 0.5 + 2)
+                                                      * len(panels) ** 0.8, 4.2), squeeze=False, sharey=True)
+    for ax, panel in zip(axes[0], panels):
+        data = top if panel is None else top[top[facet].astype("object") == panel]
+        _boxes(ax, data, x, hue, metric, xs, hues)
+        if panel is not None:
+            ax.set_title(f"{facet}={panel}")
+    values = top[metric].dropna()
+    if len(values) and values.min() > 0 and values.max() / values.min() > 20:
+        axes[0][0].set_yscale("log")
+    axes[0][0].set_ylabel(f"{metric.upper()} of the top trials")
+    axes[0][-1].legend(loc="best", fontsize="small")
+    fig.suptitle(title or f"{metric.upper()} of the top trials per {x} and {hue}" + (f", by {facet}" if facet else ""))
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=120)
-    return fig
+    return _save(fig, path)
+
+
+def budget_plot(curves: pd.DataFrame, group: str = "model", style: str | None = "phase",
+                path: str | Path | None = None, metric: str = "fid") -> plt.Figure:
+    """Expected minimum FID against the number of settings tried, with the quantile band:
+    one colour per ``group``, one line style per ``style`` (grid solid, BO dashed)."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = dict(zip(_values(curves[style]) if style else [None], ["-", "--", ":", "-."]))
+    for j, g in enumerate(_values(curves[group])):
+        for s, ls in styles.items():
+            c = curves[(curves[group].astype("object") == g)]
+            if s is not None:
+                c = c[c[style].astype("object") == s]
+            if c.empty:
+                continue
+            label = f"{g}" + (f" ({s})" if s is not None else "")
+            ax.plot(c["k"], c["expected_min"], ls, color=CMAP(j % 10), label=label)
+            ax.fill_between(c["k"], c["low"], c["high"], color=CMAP(j % 10), alpha=0.12)
+    ax.set_xlabel("number of hyperparameter settings (budget)")
+    ax.set_ylabel(f"expected minimum {metric.upper()}")
+    ax.set_title(f"{metric.upper()} as a function of the search budget")
+    ax.legend(fontsize="x-small", ncol=2)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def sensitivity_plot(df: pd.DataFrame, group: str = "model", params: Sequence[str] | None = None,
+                     metric: str = "fid", path: str | Path | None = None) -> plt.Figure:
+    """FID against each hyperparameter that varies (lr and lambda on log axes), one colour per
+    ``group``, each group's best trial marked with a star."""
+    params = list(params) if params is not None else varying(df)
+    if not params:
+        raise ValueError("params: no hyperparameter varies in these trials")
+    fig, axes = plt.subplots(1, len(params), figsize=(3.6 * len(params), 3.8), squeeze=False, sharey=True)
+    ok = df[np.isfinite(df[metric].to_numpy(dtype=float))]
+    best = best_per_group(df, group, metric)
+    groups = _values(ok[group])
+    for ax, p in zip(axes[0], params):
+        for j, g in enumerate(groups):
+            sel = ok[ok[group].astype("object") == g]
+            ax.scatter(sel[p], sel[metric], s=14, alpha=0.7, color=CMAP(j % 10), label=str(g))
+            b = best[best[group].astype("object") == g]
+            ax.scatter(b[p], b[metric], marker="*", s=160, color=CMAP(j % 10), edgecolor="black", zorder=4)
+        if p in LOG_SCALE:
+            ax.set_xscale("log")
+        ax.set_xlabel(p)
+    axes[0][0].set_ylabel(metric.upper())
+    if len(ok) and ok[metric].min() > 0 and ok[metric].max() / ok[metric].min() > 20:
+        axes[0][0].set_yscale("log")
+    axes[0][-1].legend(fontsize="x-small")
+    fig.suptitle(f"{metric.upper()} against each hyperparameter (stars: best per {group})")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -2,36 +2,53 @@
 5% of trials.
 
 Rule for a group of n trials: k = max(1, ceil(fraction * n)), where n counts every trial of
-the group (diverged and failed ones too, since they are part of the search's cost); the k are
+the group (diverged and failed ones too: they are part of what the search cost); the k are
 the k lowest finite FIDs (fewer if fewer trials have a finite FID).
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 
+def _by(by: Sequence[str] | str) -> list[str]:
+    return [by] if isinstance(by, str) else list(by)
+
+
 def top_fraction(df: pd.DataFrame, by: Sequence[str] | str, fraction: float = 0.05,
                  metric: str = "fid") -> pd.DataFrame:
-    """The best ``fraction`` of trials of each group of ``by`` (lowest ``metric``)."""
+    """The best ``fraction`` of trials of each group of ``by`` (lowest ``metric``), with a
+    ``group_trials`` column (n) and ``rank`` (1 = best) in the group. Vectorised: one sort."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction: invalid value {fraction}; allowed: 0 < fraction <= 1")
-    by = [by] if isinstance(by, str) else list(by)
-    parts = []
-    for _, group in df.groupby(by, sort=True, dropna=False):
-        k = max(1, math.ceil(fraction * len(group)))
-        finite = group[np.isfinite(group[metric].to_numpy(dtype=float))]
-        parts.append(finite.nsmallest(k, metric).assign(group_trials=len(group)))
-    if not parts:
-        return df.iloc[0:0].assign(group_trials=pd.Series(dtype="int64"))
-    return pd.concat(parts, ignore_index=True)
+    by = _by(by)
+    n = df.groupby(by, observed=True, dropna=False, sort=False)[metric].transform("size")
+    values = df[metric].to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    work = df.assign(group_trials=n.to_numpy(), _v=np.where(finite, values, np.inf))
+    work = work[finite].sort_values(by + ["_v"], kind="stable")
+    work["rank"] = work.groupby(by, observed=True, dropna=False, sort=False).cumcount() + 1
+    k = np.maximum(1, np.ceil(fraction * work["group_trials"].to_numpy() - 1e-9)).astype(int)
+    return work[work["rank"].to_numpy() <= k].drop(columns="_v").reset_index(drop=True)
 
 
 def summarize(top: pd.DataFrame, by: Sequence[str] | str, metric: str = "fid") -> pd.DataFrame:
-    """Count, min, median, mean and max of ``metric`` per group, best group first."""
-    by = [by] if isinstance(by, str) else list(by)
-    table = top.groupby(by)[metric].agg(["count", "min", "median", "mean", "max"])
+    """Count, min, median, mean and max of ``metric`` per group, best median first."""
+    table = top.groupby(_by(by), observed=True)[metric].agg(["count", "min", "median", "mean", "max"])
     return table.sort_values("median")
+
+
+def outcome_fractions(df: pd.DataFrame, by: Sequence[str] | str) -> pd.DataFrame:
+    """Per group: number of trials and the fraction that were ok, diverged and failed."""
+    by = _by(by)
+    counts = pd.crosstab([df[b].astype("object") for b in by], df["status"].astype("object"))
+    for s in ("ok", "diverged", "failed"):
+        if s not in counts:
+            counts[s] = 0
+    total = counts[["ok", "diverged", "failed"]].sum(axis=1)
+    out = counts[["ok", "diverged", "failed"]].div(total, axis=0)
+    out.insert(0, "trials", total)
+    out.columns.name = None
+    return out

@@ -28,6 +28,16 @@ def _analyze(args: argparse.Namespace) -> int:
     return analyze(args.results, args.out)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from analysis.report import build_report
+
+    report = build_report(args.results, args.out)
+    print(f"report: {report.html}\nsummary (Markdown): {report.markdown}")
+    for f in report.figures:
+        print(f"figure: {f} (and {f.with_suffix('.svg').name})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gan-study", description="Large-scale GAN hyperparameter studies.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -41,10 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     ana.add_argument("results", help="a study directory or its results/ folder")
     ana.add_argument("--out", help="where the plot goes (default: <study dir>/analysis)")
     ana.set_defaults(func=_analyze)
+    rep = sub.add_parser("report", help="an HTML page and a Markdown summary with the tables and plots")
+    rep.add_argument("results", help="a study directory or its results/ folder")
+    rep.add_argument("-o", "--out", required=True, help="directory for index.html, summary.md, figures/")
+    rep.set_defaults(func=_report)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as e:
+    except (ConfigError, FileNotFoundError) as e:
         print(f"gan-study: error: {e}", file=sys.stderr)
         return 2
 

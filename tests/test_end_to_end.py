@@ -88,3 +88,13 @@ def test_analyze_prints_tables_and_writes_a_readable_png(study_run, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = matplotlib.image.imread(png)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_report_is_written_from_the_study(study_run, tmp_path):
+    from analysis.report import build_report
+
+    out, _, _ = study_run
+    report = build_report(str(out), tmp_path / "report")
+    page = report.html.read_text()
+    assert "Study tiny" in page and "FID of the top 5% of trials per loss" in page
+    assert {p.name for p in report.figures} >= {"top_fid.png", "budget.png"}

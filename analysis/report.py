@@ -1,0 +1,119 @@
+"""``gan-study report RESULTS -o DIR``: an HTML page with the tables and plots (PNG and SVG) and
+a Markdown summary to paste into a paper's appendix."""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from analysis.budget import budget_curves
+from analysis.load import load
+from analysis.plots import budget_plot, sensitivity_plot, top_boxplot
+from analysis.sensitivity import best_per_group, varying
+from analysis.top import outcome_fractions, summarize, top_fraction
+
+FACTORS = ("loss", "penalty", "d_norm", "g_norm", "architecture", "dataset", "g_head")
+BEST_COLUMNS = ("model", "phase", "lr", "beta1", "beta2", "n_dis", "penalty_lambda", "seed", "fid")
+
+
+@dataclass(frozen=True)
+class Report:
+    html: Path
+    markdown: Path
+    figures: tuple[Path, ...]
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
+    df = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
+    cells = [[floatfmt.format(v) if isinstance(v, float) else str(v) for v in row] for row in df.itertuples(index=False)]
+    head = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
+
+
+def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> Report:
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    df = load(results)
+    if df.empty:
+        raise ValueError(f"results: no finished trials under {results}")
+    pct = f"{fraction:.0%}"
+    factors = [f for f in FACTORS if f in df and df[f].nunique() > 1] or ["model"]
+    tables: list[tuple[str, pd.DataFrame]] = [
+        ("Trials by phase and status",
+         df.groupby(["phase", "status"], observed=True).size().unstack(fill_value=0)),
+    ]
+    for f in factors + (["model"] if "model" not in factors else []):
+        tables.append((f"FID of the top {pct} of trials per {f}", summarize(top_fraction(df, f, fraction), f)))
+    tables.append(("Outcomes per model (fractions of trials)", outcome_fractions(df, "model")))
+    best = best_per_group(df, "model")
+    tables.append(("Best trial per model", best[[c for c in BEST_COLUMNS if c in best]].set_index("model")))
+
+    figures: list[tuple[str, Path]] = []
+
+    def figure(name: str, title: str, fig: plt.Figure) -> None:
+        for suffix in (".png", ".svg"):
+            fig.savefig(out / "figures" / f"{name}{suffix}", dpi=120)
+        plt.close(fig)
+        figures.append((title, out / "figures" / f"{name}.png"))
+
+    x = factors[0]
+    hue = factors[1] if len(factors) > 1 else ("d_norm" if x != "d_norm" else "loss")
+    facet = factors[2] if len(factors) > 2 else None
+    figure("top_fid", f"FID of the top {pct} of trials",
+           top_boxplot(top_fraction(df, [c for c in (x, hue, facet) if c], fraction), x=x, hue=hue, facet=facet))
+    curves = budget_curves(df, by=["model", "phase"])
+    if not curves.empty:
+        figure("budget", "Expected minimum FID against the search budget (grid solid, BO dashed)", budget_plot(curves))
+    if varying(df):
+        figure("sensitivity", "FID against each hyperparameter", sensitivity_plot(df))
+
+    studies = ", ".join(map(str, df["study"].astype("object").unique()))
+    md = [f"# Study {studies}: summary", "", f"{len(df)} trials. FID: {_fid_note(df)}", ""]
+    for title, t in tables:
+        md += [f"## {title}", "", markdown_table(t), ""]
+    for title, path in figures:
+        md += [f"![{title}](figures/{path.name})", ""]
+    md_path = out / "summary.md"
+    md_path.write_text("\n".join(md))
+
+    body = [f"<h1>Study {html.escape(studies)}</h1>", f"<p>{len(df)} trials. FID: {html.escape(_fid_note(df))}</p>"]
+    for title, t in tables:
+        body += [f"<h2>{html.escape(title)}</h2>", t.to_html(float_format=lambda v: f"{v:.4g}", border=0)]
+    for title, path in figures:
+        svg = path.with_suffix(".svg").name
+        body += [f"<h2>{html.escape(title)}</h2>",
+                 f'<figure><img src="figures/{path.name}" alt="{html.escape(title)}">'
+                 f'<figcaption><a href="figures/{svg}">SVG</a></figcaption></figure>']
+    html_path = out / "index.html"
+    html_path.write_text(PAGE.format(title=html.escape(f"Study {studies}"), body="\n".join(body)))
+    return Report(html_path, md_path, tuple(p for _, p in figures))
+
+
+def _fid_note(df: pd.DataFrame) -> str:
+    parts = []
+    for (ex, n, split), _ in df.groupby(["feature_extractor", "fid_samples", "fid_split"], observed=True):
+        parts.append(f"{ex} features, {n} samples, {split} split")
+    return "; ".join(parts) + "; the final evaluation of each trial."
+
+
+# The onload script records how many images decoded, so a headless browser can check the page.
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}} table{{border-collapse:collapse}}
+td,th{{padding:2px 8px;text-align:right}} tr:nth-child(even){{background:#f4f4f4}} img{{max-width:100%}}</style>
+</head><body>
+{body}
+<script>
+window.addEventListener("load", function () {{
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) {{ return i.complete && i.naturalWidth > 0; }}).length;
+  document.body.setAttribute("data-images", imgs.length);
+  document.body.setAttribute("data-images-loaded", ok);
+}});
+</script>
+</body></html>
+"""
