@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 DEMO_OUT ?= results/demo
 
-.PHONY: demo test bench venv clean-demo
+.PHONY: demo test bench venv clean-demo weights
 
 venv: $(STAMP)
 
@@ -26,7 +26,11 @@ demo: $(STAMP)
 	echo "demo finished in $$(( $$(date +%s) - start ))s; Parquet results: $(DEMO_OUT)/results; plot: $(DEMO_OUT)/analysis/top5_fid.png"
 
 test: $(STAMP)
+	-@$(BIN)/gan-study weights || echo "Inception weights not fetched: the Inception tests will skip"
 	$(BIN)/python -m pytest -q
+
+weights: $(STAMP)
+	$(BIN)/gan-study weights
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

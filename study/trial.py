@@ -21,7 +21,8 @@ from study.data import load_dataset
 from study.data.registry import to_range
 from study.device import device_name, pick_device
 from study.losses import LOSSES
-from study.metrics.evaluator import FidEvaluator
+from study.metrics.evaluator import Evaluator
+from study.metrics.inception_weights import cache_dir
 from study.models import HEADS, build_models
 from study.normalizers import NORMALIZERS
 from study.penalties import PENALTIES, PenaltyInputs
@@ -100,8 +101,9 @@ def _run(cfg: TrialConfig, report: Report) -> dict[str, Any]:
     loss, penalty = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
     opt_g = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2))
-    evaluator = FidEvaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
-                             cfg.eval_samples)
+    evaluator = Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
+                          cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples, cfg.recon_steps,
+                          cache=cache_dir())
     eval_z = evaluator.latents(cfg.z_dim, cfg.z_dist)
     common = {"device_name": device_name(device), "hostname": socket.gethostname(), "torch_version": torch.__version__,
               "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
@@ -113,13 +115,13 @@ def _run(cfg: TrialConfig, report: Report) -> dict[str, Any]:
     d_val = g_val = torch.zeros((), device=device)
     n, bs = len(train), cfg.batch_size
 
-    def emit(status: str, fid: float, error: str = "", final: bool = False) -> None:
+    def emit(status: str, fid: float, error: str = "", final: bool = False, extra: dict | None = None) -> None:
         nonlocal last, best_fid
         if math.isfinite(fid):
             best_fid = min(best_fid, fid)
         last = {"step": step, "fid": fid, "best_fid": best_fid if math.isfinite(best_fid) else float("nan"),
                 "d_loss": float(d_val.detach()), "g_loss": float(g_val.detach()), "status": status, "error": error,
-                "is_final": final, "wall_time_s": time.perf_counter() - start, **common}
+                "is_final": final, "wall_time_s": time.perf_counter() - start, **common, **(extra or {})}
         report(last)
 
     def first_bad() -> int | None:
@@ -170,9 +172,9 @@ def _run(cfg: TrialConfig, report: Report) -> dict[str, Any]:
                 emit("diverged", float("nan"), f"non-finite loss at step {bad}", final=True)
                 return last
         if crossed_eval or step >= cfg.steps:
-            fid = evaluator(g_eval.module if g_eval is not None else g, eval_z, head.low, head.high).fid
-            if not math.isfinite(fid):
-                emit("diverged", fid, f"non-finite generator output at step {step}", final=True)
+            result = evaluator(g_eval.module if g_eval is not None else g, eval_z, head.low, head.high, cfg.z_dim)
+            if not math.isfinite(result.fid):
+                emit("diverged", result.fid, f"non-finite generator output at step {step}", final=True)
                 return last
-            emit("ok", fid, final=step >= cfg.steps)
+            emit("ok", result.fid, final=step >= cfg.steps, extra=result.extra)
     return last

@@ -49,6 +49,7 @@ class DigitsClassifier(nn.Module):
         return self.fc2(F.relu(self.features(images)))
 
 
+@functools.lru_cache(maxsize=4)
 def weights_sha256(path: Path = WEIGHTS) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

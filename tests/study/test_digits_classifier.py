@@ -25,7 +25,7 @@ def test_weights_file_is_shipped_and_small():
 def test_frechet_distance_separates_real_from_noise():
     data = load_dataset("digits", 16, 1)
     ex = EXTRACTORS.get("digits")
-    model = ex.load(torch.device("cpu"))
+    model = ex.load(torch.device("cpu"), "")
     stats = lambda x: feature_statistics(extract(ex, model, x).numpy())  # noqa: E731
     real_real = frechet_distance(*stats(data.train), *stats(data.test))
     noise = frechet_distance(*stats(torch.rand(360, 1, 16, 16, generator=torch.Generator().manual_seed(0))),

@@ -42,3 +42,13 @@ def test_statistics_use_n_minus_one():
     assert mu[0] == 1.0 and s.item() == 2.0  # ((0-1)^2 + (2-1)^2) / (2 - 1)
     with pytest.raises(ValueError, match="features"):
         feature_statistics(np.zeros((1, 3)))
+
+
+def test_singular_covariances_use_the_eigh_route_and_still_match_sqrtm():
+    # 10 samples in 32-d: both covariances have rank 9, so Cholesky fails on both
+    rng = np.random.default_rng(3)
+    mu1, s1 = feature_statistics(rng.normal(size=(10, 32)))
+    mu2, s2 = feature_statistics(rng.normal(size=(10, 32)) + 0.5)
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.cholesky(s1)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(_sqrtm_reference(mu1, s1, mu2, s2), rel=1e-6)
