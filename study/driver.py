@@ -22,7 +22,7 @@ from study.provenance import provenance
 from study.spec import StudySpec
 from study.store import ResultsStore
 
-RESULT_KEYS = ("step", "fid", "best_fid", "fid_samples", "fid_split", "d_loss", "g_loss", "inception_score",
+RESULT_KEYS = ("step", "fid", "best_fid", "fid_samples", "fid_split", "fid_precision", "d_loss", "g_loss", "inception_score",
                "inception_score_std", "kid", "kid_std", "pixel_hist_distance", "recon_error",
                "is_final", "status", "error", "wall_time_s", "device_name", "hostname", "torch_version")
 

@@ -37,6 +37,7 @@ METRICS = [
     pa.field("best_fid", pa.float64()),
     pa.field("fid_samples", pa.int64()),
     pa.field("fid_split", pa.string()),
+    pa.field("fid_precision", pa.string()),  # the precision the extractor ran in (float32 unless calibrated)
     pa.field("d_loss", pa.float64()),
     pa.field("g_loss", pa.float64()),
     pa.field("inception_score", pa.float64()),

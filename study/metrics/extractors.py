@@ -42,23 +42,79 @@ def _load_digits(device: torch.device, resize: str) -> nn.Module:
 
 
 class InceptionPool3(nn.Module):
-    """The TorchScript pool3 network behind the reference preprocessing."""
+    """An Inception network behind the reference preprocessing: the TorchScript port (pool3
+    only) or the eager FIDInceptionV3 (pool3 and logits). ``dtype`` is the precision the network
+    runs in (the input is prepared in float32 either way)."""
 
-    has_logits = False
-
-    def __init__(self, net: torch.jit.ScriptModule, resize: str) -> None:
+    def __init__(self, net: nn.Module, resize: str, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
-        self.net, self.resize = net, resize
+        self.net, self.resize, self.dtype = net, resize, dtype
+        self.has_logits = bool(getattr(net, "has_logits", False))
+
+    def _input(self, images: torch.Tensor) -> torch.Tensor:
+        from study.metrics.preprocess import inception_input
+
+        return inception_input(images, self.resize).to(self.dtype)
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        from study.metrics.preprocess import inception_input
+        x = self._input(images)
+        return (self.net.features(x) if hasattr(self.net, "features") else self.net(x)).float()
 
-        return self.net(inception_input(images, self.resize))
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if not self.has_logits:
+            raise RuntimeError("this Inception file carries no classifier: no logits")
+        return self.net(self._input(images)).float()
+
+
+FAST_DTYPES = (torch.bfloat16, torch.float16)
+FAST_TOLERANCE = 1e-3  # largest relative change of FID a faster precision may cause
+
+
+@torch.no_grad()
+def choose_precision(model: InceptionPool3, real: torch.Tensor, other: torch.Tensor,
+                     candidates: tuple[torch.dtype, ...] = FAST_DTYPES,
+                     tolerance: float = FAST_TOLERANCE) -> tuple[torch.dtype, dict[str, float]]:
+    """The first of ``candidates`` whose FID between ``real`` and ``other`` is within
+    ``tolerance`` (relative) of the float32 FID, else float32; and the relative change each showed.
+    Sets ``model.dtype`` to the choice."""
+    from study.metrics.frechet import feature_statistics, frechet_distance
+
+    def fid(dtype: torch.dtype) -> float:
+        model.dtype = dtype
+        a, b = (feature_statistics(model.features(x).double().cpu().numpy()) for x in (real, other))
+        return frechet_distance(*a, *b)
+
+    reference = fid(torch.float32)
+    changes: dict[str, float] = {}
+    for dtype in candidates:
+        changes[str(dtype).removeprefix("torch.")] = change = abs(fid(dtype) - reference) / abs(reference)
+        if change <= tolerance:
+            model.dtype = dtype
+            return dtype, changes
+    model.dtype = torch.float32
+    return torch.float32, changes
+
+
+def load_pytorch_fid_state_dict(path: str, device: str = "cpu") -> nn.Module:
+    """FIDInceptionV3 from pytorch-fid's state dict; every parameter must be present."""
+    from study.metrics.inception_net import FIDInceptionV3
+
+    model = FIDInceptionV3()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise RuntimeError(f"inception weights: {path} does not fit the FID Inception network "
+                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.to(device).eval()
 
 
 @functools.lru_cache(maxsize=4)
-def _inception_net(path: str, device: str) -> torch.jit.ScriptModule:
+def _inception_net(path: str, kind: str, device: str) -> nn.Module:
+    if kind == "pytorch_fid_state_dict":
+        return load_pytorch_fid_state_dict(path, device)
     return torch.jit.load(path, map_location=device).eval()
 
 
@@ -66,7 +122,7 @@ def _load_inception(device: torch.device, resize: str) -> nn.Module:
     from study.metrics import inception_weights
 
     path, known = inception_weights.resolve()  # sha256 checked before loading
-    model = InceptionPool3(_inception_net(str(path), str(device)), resize)
+    model = InceptionPool3(_inception_net(str(path), known.kind, str(device)), resize)
     model.identity = known.sha256
     return model
 

