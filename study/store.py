@@ -52,6 +52,7 @@ OUTCOME = [
     pa.field("status", pa.string()),  # ok | diverged | failed
     pa.field("error", pa.string()),
     pa.field("wall_time_s", pa.float64()),
+    pa.field("restored_from_step", pa.int64()),  # the checkpoint step a retried trial continued from (0: fresh)
 ]
 PROVENANCE = [
     pa.field("package_version", pa.string()),
@@ -107,6 +108,15 @@ class ResultsStore:
         if not files:
             return SCHEMA.empty_table()
         return ds.dataset(sorted(files), schema=SCHEMA, format="parquet", filesystem=self.fs).to_table()
+
+    def archive(self, trial_keys: Iterable[str], name: str) -> str:
+        """Move these trials' files into ``results/.<name>/``: out of the dataset (readers skip
+        dot-folders) but kept."""
+        folder = f"{self.root}/.{name}"
+        self.fs.create_dir(folder, recursive=True)
+        for key in trial_keys:
+            self.fs.move(self.path(key), f"{folder}/{key}.parquet")
+        return folder
 
     def finished_keys(self) -> set[str]:
         """Trial keys whose file holds a final row (ok, diverged or failed for good)."""

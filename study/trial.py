@@ -1,8 +1,10 @@
 """One trial: build data and models from a TrialConfig, train, evaluate, report.
 
-The trial knows nothing of Ray Tune: it calls ``report(row)`` at every evaluation with a
-plain dict of metrics. A NaN or infinite loss ends the trial early with status ``diverged``
-and the step it happened at; it never raises for that.
+The trial knows nothing of Ray Tune: it calls ``report(row, state)`` at every evaluation
+with a plain dict of metrics and, when the caller asked for checkpoints, the training state
+(networks, optimisers, EMA, counters, random generator states) from which ``run_trial(...,
+state=...)`` continues exactly where it was. A NaN or infinite loss ends the trial early with
+status ``diverged`` and the step it happened at; it never raises for that.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from study.models import HEADS, build_models
 from study.normalizers import NORMALIZERS
 from study.penalties import PENALTIES, PenaltyInputs
 
-Report = Callable[[dict[str, Any]], None]
+Report = Callable[..., None]  # report(row) or report(row, state)
 FINITE_CHECK_EVERY = 25  # G iterations between host syncs for the divergence check (exact step kept)
 IWGAN_CRITIC_WARMUP, IWGAN_CRITIC_STEPS, IWGAN_CRITIC_EVERY = 25, 50, 500
 
@@ -72,13 +74,18 @@ def _deterministic(enabled: bool):
         torch.use_deterministic_algorithms(before)
 
 
-def run_trial(cfg: TrialConfig, report: Report) -> dict[str, Any]:
-    """Train one GAN as ``cfg`` says; call ``report`` at each evaluation; return the last row."""
+def run_trial(cfg: TrialConfig, report: Report, state: dict[str, Any] | None = None,
+              checkpoints: bool = False) -> dict[str, Any]:
+    """Train one GAN as ``cfg`` says; call ``report`` at each evaluation; return the last row.
+
+    ``checkpoints``: pass the training state as ``report``'s second argument at each
+    non-final evaluation. ``state``: such a state to continue from.
+    """
     with _deterministic(cfg.deterministic):
-        return _run(cfg, report)
+        return _run(cfg, report, state, checkpoints)
 
 
-def _run(cfg: TrialConfig, report: Report) -> dict[str, Any]:
+def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpoints: bool) -> dict[str, Any]:
     start = time.perf_counter()
     device = pick_device(cfg.device)
     if device.type == "cpu":
@@ -110,6 +117,18 @@ def _run(cfg: TrialConfig, report: Report) -> dict[str, Any]:
               "fid_split": evaluator.split}
 
     step, best_fid, g_iter = 0, math.inf, 0
+    if state is not None:
+        g.load_state_dict(state["g"])
+        d.load_state_dict(state["d"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        if g_eval is not None:
+            g_eval.load_state_dict(state["g_eval"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        step, best_fid, g_iter = state["step"], state["best_fid"], state["g_iter"]
+    restored_from = step
+    common["restored_from_step"] = restored_from
     last: dict[str, Any] = {}
     pending: list[tuple[int, torch.Tensor]] = []  # (step, finite flag) awaiting a host check
     d_val = g_val = torch.zeros((), device=device)
@@ -122,7 +141,13 @@ def _run(cfg: TrialConfig, report: Report) -> dict[str, Any]:
         last = {"step": step, "fid": fid, "best_fid": best_fid if math.isfinite(best_fid) else float("nan"),
                 "d_loss": float(d_val.detach()), "g_loss": float(g_val.detach()), "status": status, "error": error,
                 "is_final": final, "wall_time_s": time.perf_counter() - start, **common, **(extra or {})}
-        report(last)
+        if checkpoints and not final:
+            report(last, {"g": g.state_dict(), "d": d.state_dict(), "opt_g": opt_g.state_dict(),
+                          "opt_d": opt_d.state_dict(), "g_eval": g_eval.state_dict() if g_eval is not None else None,
+                          "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
+                          "best_fid": best_fid, "g_iter": g_iter})
+        else:
+            report(last)
 
     def first_bad() -> int | None:
         if not pending:

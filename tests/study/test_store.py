@@ -80,3 +80,13 @@ def test_nan_fid_is_stored_as_null_or_nan(tmp_path):
     store.write_trial("g" * 16, r)
     fid = store.read_trial("g" * 16)[0]["fid"]
     assert fid is None or math.isnan(fid)
+
+
+def test_archived_trials_leave_the_dataset_but_are_kept(tmp_path):
+    store = ResultsStore(str(tmp_path))
+    for k in ("h" * 16, "i" * 16):
+        store.write_trial(k, rows(k, [1]))
+    folder = store.archive(["h" * 16], "interrupted-bo-x")
+    assert store.table().column("trial_key").to_pylist() == ["i" * 16]
+    assert len(pd.read_parquet(tmp_path / "results")) == 1  # pandas skips the dot-folder too
+    assert pq.read_table(f"{folder}/{'h' * 16}.parquet").num_rows == 1

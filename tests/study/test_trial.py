@@ -133,3 +133,27 @@ def test_deterministic_mode_is_restored_after_the_trial():
     assert not torch.are_deterministic_algorithms_enabled()
     run(deterministic=True)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+@pytest.mark.parametrize("extra", [{}, {"g_ema": 0.9, "d_norm": "sn", "penalty": "gp", "penalty_lambda": 1.0}])
+def test_a_trial_resumed_from_its_state_ends_exactly_like_an_uninterrupted_one(tmp_path, extra):
+    cfg = TrialConfig.from_dict({**TINY, "steps": 60, "eval_every": 20, **extra})
+    straight = []
+    run_trial(cfg, lambda row, state=None: straight.append(row), checkpoints=True)
+
+    saved = {}
+
+    def crash_after_first_eval(row, state=None):
+        if state is not None and row["step"] == 20:
+            torch.save(state, tmp_path / "state.pt")  # what the Tune adapter does
+            saved["row"] = row
+            raise RuntimeError("preempted")
+
+    with pytest.raises(RuntimeError, match="preempted"):
+        run_trial(cfg, crash_after_first_eval, checkpoints=True)
+    resumed = []
+    state = torch.load(tmp_path / "state.pt", weights_only=True)
+    run_trial(cfg, lambda row, state=None: resumed.append(row), state=state, checkpoints=True)
+    assert [r["step"] for r in resumed] == [40, 60] and resumed[0]["restored_from_step"] == 20
+    assert [r["fid"] for r in resumed] == [r["fid"] for r in straight[1:]]
+    assert straight[0]["restored_from_step"] == 0 and saved["row"]["fid"] == straight[0]["fid"]
