@@ -172,14 +172,26 @@ def _check_resources(spec: StudySpec) -> None:
                           f"{spec.resources.gpu:g}}} but no node of this cluster has that much; nodes: {have}")
 
 
-def _record_spec(spec_text: str, study_dir: Path) -> None:
-    path = study_dir / "study.yaml"
-    if path.exists() and yaml.safe_load(path.read_text()) != yaml.safe_load(spec_text):
-        raise ConfigError(f"study_dir: {study_dir} already holds a different study; choose another directory")
-    study_dir.mkdir(parents=True, exist_ok=True)
-    tmp = study_dir / ".study.yaml.tmp"
-    tmp.write_text(spec_text)
-    tmp.replace(path)
+def _record_spec(spec_text: str, study_dir: str) -> None:
+    """Write the study file into the study directory (any pyarrow URI), or check it is the same."""
+    import pyarrow.fs as pafs
+
+    fs, root = pafs.FileSystem.from_uri(study_dir)
+    path = f"{root}/study.yaml"
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        with fs.open_input_stream(path) as f:
+            if yaml.safe_load(f.read().decode()) != yaml.safe_load(spec_text):
+                raise ConfigError(f"study_dir: {study_dir} already holds a different study; choose another directory")
+    fs.create_dir(root, recursive=True)
+    with fs.open_output_stream(f"{root}/.study.yaml.tmp") as out:
+        out.write(spec_text.encode())
+    fs.move(f"{root}/.study.yaml.tmp", path)
+
+
+def _study_uri(study_dir: str | Path) -> str:
+    """A local path becomes an absolute file:// URI; URIs (s3://, gs://, file://) pass through."""
+    text = str(study_dir)
+    return text.rstrip("/") if "://" in text else Path(text).resolve().as_uri()
 
 
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
@@ -194,9 +206,9 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     from study.bo_searcher import RoundsSearcher
 
     start = time.perf_counter()
-    study_dir = Path(study_dir).resolve()
+    study_dir = _study_uri(study_dir)
     _record_spec(spec_text, study_dir)
-    store = ResultsStore(str(study_dir))
+    store = ResultsStore(study_dir)
     owns_ray = not ray.is_initialized()
     if owns_ray:
         # "local" always starts a private instance; None would attach to any cluster that `ray start`
@@ -207,7 +219,7 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         _check_resources(spec)
         threads = max(1, int(spec.resources.cpu))
         trainable = tune.with_resources(tune_trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
-        run_cfg = dict(storage_path=str(study_dir / "ray"), verbose=0, log_to_file=True,
+        run_cfg = dict(storage_path=f"{study_dir}/ray", verbose=0, log_to_file=True,
                        failure_config=tune.FailureConfig(max_failures=spec.max_failures))
         tune_cfg = dict(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name)
 
@@ -247,4 +259,4 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     finally:
         if owns_ray:
             ray.shutdown()
-    return StudyRun(str(study_dir), store.root, len(grid), bo_total, time.perf_counter() - start)
+    return StudyRun(study_dir, store.root, len(grid), bo_total, time.perf_counter() - start)
