@@ -54,6 +54,30 @@ class RoundsSearcher(Searcher):
         self._cursor = 0
         self.threads = max(1, int(spec.resources.cpu))
 
+    def warm_start(self, results: list[dict[str, Any]]) -> int:
+        """Tell each model's study the finished grid trials whose settings lie in its BO space
+        (Optuna ``add_trial``, no re-run); return how many were added. A grid setting outside
+        the space (e.g. n_dis other than the BO phase's) is left out."""
+        by_name = {m.name: m for m in self.models}
+        added = 0
+        for row in results:
+            model = by_name.get(row["model"])
+            fid = row.get("fid")
+            if model is None or row.get("n_dis") != self.bo.n_dis:
+                continue
+            space = self.spec.bo_space(model)
+            params = {k: row[k] for k in space}
+            if not all(r.low <= params[k] <= r.high for k, r in space.items()):
+                continue
+            ok = row.get("status") == "ok" and isinstance(fid, float) and math.isfinite(fid)
+            self.studies[model.name].add_trial(optuna.trial.create_trial(
+                params=params,
+                distributions={k: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log)
+                               for k, r in space.items()},
+                value=fid if ok else None, state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL))
+            added += 1
+        return added
+
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the space comes from the study spec, not from Tune's param_space
 

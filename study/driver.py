@@ -207,8 +207,6 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
 
     start = time.perf_counter()
     study_dir = _study_uri(study_dir)
-    _record_spec(spec_text, study_dir)
-    store = ResultsStore(study_dir)
     owns_ray = not ray.is_initialized()
     if owns_ray:
         # "local" always starts a private instance; None would attach to any cluster that `ray start`
@@ -216,7 +214,9 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         ray.init(address=address or "local", num_cpus=None if address else num_cpus, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
     try:
-        _check_resources(spec)
+        _check_resources(spec)  # before anything is written
+        _record_spec(spec_text, study_dir)
+        store = ResultsStore(study_dir)
         threads = max(1, int(spec.resources.cpu))
         trainable = tune.with_resources(tune_trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         run_cfg = dict(storage_path=f"{study_dir}/ray", verbose=0, log_to_file=True,
@@ -252,7 +252,11 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
             bo_total = len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round
             log(f"bo phase: {len(spec.models())} models x {spec.bo.rounds} rounds x "
                 f"{spec.bo.trials_per_round} trials ({spec.bo.sampler} sampler)")
-            tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=RoundsSearcher(spec), num_samples=bo_total,
+            searcher = RoundsSearcher(spec)
+            if spec.bo.warm_start:
+                final = [r for r in store.table().to_pylist() if r["phase"] == "grid" and r["is_final"]]
+                log(f"bo phase: warm start from {searcher.warm_start(final)} grid trials")
+            tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=bo_total,
                                                               **tune_cfg),
                        run_config=tune.RunConfig(name="bo", callbacks=_callbacks(store, spec.name, log),
                                                  **run_cfg)).fit()

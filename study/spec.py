@@ -9,7 +9,8 @@ A study file::
     factors: {loss: [ns, wgan], d_norm: [none, bn, sn]}   # each combination is one model
     trial: {dataset: digits, resolution: 16, steps: 300}  # TrialConfig settings for all
     grid: {preset: kurach2019, select: [1, 9], where: {n_dis: 1}, seeds: [0]}
-    bo: {preset: kurach2019, rounds: 12, trials_per_round: 10, sampler: gp, seed: 0, n_dis: 1}
+    bo: {preset: kurach2019, rounds: 12, trials_per_round: 10, sampler: gp, seed: 0, n_dis: 1,
+         warm_start: false}
     resources: {cpu: 1, gpu: 0}
     max_failures: 1
 
@@ -48,6 +49,7 @@ class BOSpec:
     sampler: str
     seed: int
     n_dis: int = 1  # not searched in Table 2; the paper's BO models use 1
+    warm_start: bool = False  # tell each model's Optuna study its grid results before round 0
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,10 @@ def _parse_grid(raw: Any) -> GridSpec:
 
 
 def _parse_bo(raw: Any) -> BOSpec:
-    b = _mapping("bo", raw, ("preset", "rounds", "trials_per_round", "sampler", "seed", "n_dis"))
+    b = _mapping("bo", raw, ("preset", "rounds", "trials_per_round", "sampler", "seed", "n_dis", "warm_start"))
+    warm = b.get("warm_start", False)
+    if not isinstance(warm, bool):
+        raise ConfigError(f"bo.warm_start: invalid value {warm!r}; allowed: true, false")
     preset = b.get("preset", "kurach2019")
     if preset not in BO_SPACES:
         raise ConfigError(f"bo.preset: unknown preset {preset!r}; allowed: {', '.join(BO_SPACES)}")
@@ -234,4 +239,4 @@ def _parse_bo(raw: Any) -> BOSpec:
         raise ConfigError(f"bo.sampler: invalid value {sampler!r}; allowed: {', '.join(SAMPLERS)}")
     return BOSpec(preset, _int("bo.rounds", b.get("rounds", 12), 1),
                   _int("bo.trials_per_round", b.get("trials_per_round", 10), 1),
-                  sampler, _int("bo.seed", b.get("seed", 0), 0), _int("bo.n_dis", b.get("n_dis", 1), 1))
+                  sampler, _int("bo.seed", b.get("seed", 0), 0), _int("bo.n_dis", b.get("n_dis", 1), 1), warm)

@@ -81,3 +81,36 @@ def test_every_sampler_suggests(sampler):
     s = RoundsSearcher(parse_spec({"name": "t", "trial": {"steps": 10, "eval_every": 5},
                                    "bo": {"rounds": 1, "trials_per_round": 2, "sampler": sampler}}))
     assert isinstance(s.suggest("x"), dict)
+
+
+def test_warm_start_tells_optuna_the_grid_results_without_rerunning_them():
+    s = make(rounds=1, per_round=2, factors={"loss": ["ns"]}, penalty="gp")
+    grid = [
+        {"model": "loss=ns", "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "penalty_lambda": 10.0, "n_dis": 1,
+         "fid": 30.0, "status": "ok"},
+        {"model": "loss=ns", "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "penalty_lambda": 1.0, "n_dis": 1,
+         "fid": float("nan"), "status": "diverged"},
+        {"model": "loss=ns", "lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "penalty_lambda": 1.0, "n_dis": 5,
+         "fid": 20.0, "status": "ok"},  # n_dis 5: not a point of the BO space (n_dis 1)
+        {"model": "loss=wgan", "lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "penalty_lambda": 1.0, "n_dis": 1,
+         "fid": 20.0, "status": "ok"},  # not a model of this study
+    ]
+    assert s.warm_start(grid) == 2
+    trials = s.studies["loss=ns"].trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL]
+    assert trials[0].value == 30.0 and trials[0].params["penalty_lambda"] == 10.0
+    # the round still holds trials_per_round new suggestions
+    assert all(isinstance(s.suggest(t), dict) for t in ("a", "b")) and s.suggest("c") is None
+
+
+def test_resources_no_node_can_hold_are_refused_before_anything_runs(ray_local, tmp_path):
+    import yaml
+
+    from study.config import ConfigError
+    from study.driver import run_study
+
+    study = {"name": "big", "trial": {"steps": 10, "eval_every": 5}, "grid": {"select": [1]},
+             "resources": {"cpu": 1, "gpu": 1}}
+    with pytest.raises(ConfigError, match=r"resources: a trial asks for \{cpu: 1, gpu: 1\} but no node"):
+        run_study(parse_spec(study), yaml.safe_dump(study), tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing written
