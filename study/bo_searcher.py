@@ -54,6 +54,39 @@ class RoundsSearcher(Searcher):
         self._cursor = 0
         self.threads = max(1, int(spec.resources.cpu))
 
+    def resume(self, finished: list[dict[str, Any]]) -> int:
+        """Continue a BO phase from the final rows a previous run stored: each model's Optuna
+        study is told those trials again (``add_trial``, nothing re-runs), the completed rounds
+        are counted as done and the current round keeps the trials it already finished. Trials
+        that were in flight are forgotten (their suggestions are made anew). Returns how many
+        trials are still to run."""
+        by_name = {m.name: m for m in self.models}
+        per_round = self.bo.trials_per_round
+        for model in self.models:
+            rows = sorted((r for r in finished if r["model"] == model.name and r["bo_round"] is not None),
+                          key=lambda r: (r["bo_round"], r["timestamp"] or 0))
+            for r in rows:
+                self._add(by_name[model.name], r)
+            counts: dict[int, int] = {}
+            for r in rows:
+                counts[r["bo_round"]] = counts.get(r["bo_round"], 0) + 1
+            rnd = 0
+            while counts.get(rnd, 0) >= per_round:
+                rnd += 1
+            self.round[model.name] = rnd
+            self.issued[model.name] = self.finished[model.name] = counts.get(rnd, 0) if rnd < self.bo.rounds else 0
+        done = sum(min(self.round[m.name], self.bo.rounds) * per_round + self.finished[m.name] for m in self.models)
+        return len(self.models) * self.bo.rounds * per_round - done
+
+    def _add(self, model: Model, row: dict[str, Any]) -> None:
+        space = self.spec.bo_space(model)
+        fid = row.get("fid")
+        ok = row.get("status") == "ok" and isinstance(fid, float) and math.isfinite(fid)
+        self.studies[model.name].add_trial(optuna.trial.create_trial(
+            params={k: row[k] for k in space},
+            distributions={k: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log) for k, r in space.items()},
+            value=fid if ok else None, state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL))
+
     def warm_start(self, results: list[dict[str, Any]]) -> int:
         """Tell each model's study the finished grid trials whose settings lie in its BO space
         (Optuna ``add_trial``, no re-run); return how many were added. A grid setting outside
@@ -62,19 +95,12 @@ class RoundsSearcher(Searcher):
         added = 0
         for row in results:
             model = by_name.get(row["model"])
-            fid = row.get("fid")
             if model is None or row.get("n_dis") != self.bo.n_dis:
                 continue
             space = self.spec.bo_space(model)
-            params = {k: row[k] for k in space}
-            if not all(r.low <= params[k] <= r.high for k, r in space.items()):
+            if not all(r.low <= row[k] <= r.high for k, r in space.items()):
                 continue
-            ok = row.get("status") == "ok" and isinstance(fid, float) and math.isfinite(fid)
-            self.studies[model.name].add_trial(optuna.trial.create_trial(
-                params=params,
-                distributions={k: optuna.distributions.FloatDistribution(r.low, r.high, log=r.log)
-                               for k, r in space.items()},
-                value=fid if ok else None, state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL))
+            self._add(model, row)
             added += 1
         return added
 

@@ -22,6 +22,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume(args: argparse.Namespace) -> int:
+    import yaml
+
+    from study.driver import run_study
+    from study.spec import parse_spec
+
+    spec_file = Path(args.study_dir) / "study.yaml"
+    if not spec_file.is_file():
+        raise FileNotFoundError(f"study_dir: no study.yaml in {args.study_dir}; is it a study directory?")
+    text = spec_file.read_text()
+    spec = parse_spec(yaml.safe_load(text))
+    print(f"resuming study {spec.name!r} in {args.study_dir}")
+    run = run_study(spec, text, args.study_dir, address=args.address, num_cpus=args.num_cpus)
+    print(f"done in {run.wall_time_s:.0f}s; results (Parquet): {run.results_dir}")
+    return 0
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from analysis.cli import analyze
 
@@ -73,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--address", help="join this Ray cluster instead of starting a local one")
     run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     run.set_defaults(func=_run)
+    res = sub.add_parser("resume", help="continue a study after a crash: nothing finished runs again")
+    res.add_argument("study_dir")
+    res.add_argument("--address", help="join this Ray cluster instead of starting a local one")
+    res.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    res.set_defaults(func=_resume)
     ana = sub.add_parser("analyze", help="top-5%% FID tables and a box plot from a study's results")
     ana.add_argument("results", help="a study directory or its results/ folder")
     ana.add_argument("--out", help="where the plot goes (default: <study dir>/analysis)")

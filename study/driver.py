@@ -239,23 +239,23 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
                                                  **run_cfg)).fit()
 
         bo_total = 0
-        bo_rows = [r for r in store.table().select(["phase", "trial_key", "is_final"]).to_pylist() if r["phase"] == "bo"]
-        bo_done = sum(1 for r in bo_rows if r["is_final"])
-        if spec.bo is not None and bo_done >= len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round:
-            log(f"bo phase: all {bo_done} trials already done")
-        elif spec.bo is not None:
-            if bo_rows:  # an interrupted BO phase restarts from round 0; keep its rows aside
-                stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-                folder = store.archive({r["trial_key"] for r in bo_rows}, f"interrupted-bo-{stamp}")
-                log(f"bo phase: restarting; the interrupted phase's {len({r['trial_key'] for r in bo_rows})} "
-                    f"trials were moved to {folder}")
-            bo_total = len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round
-            log(f"bo phase: {len(spec.models())} models x {spec.bo.rounds} rounds x "
-                f"{spec.bo.trials_per_round} trials ({spec.bo.sampler} sampler)")
+        if spec.bo is not None:
             searcher = RoundsSearcher(spec)
             if spec.bo.warm_start:
                 final = [r for r in store.table().to_pylist() if r["phase"] == "grid" and r["is_final"]]
                 log(f"bo phase: warm start from {searcher.warm_start(final)} grid trials")
+            bo_rows = [r for r in store.table().to_pylist() if r["phase"] == "bo"]
+            finished = {r["trial_key"] for r in bo_rows if r["is_final"]}
+            in_flight = {r["trial_key"] for r in bo_rows} - finished
+            if in_flight:  # partial rows of trials a dead driver left running; they are re-suggested
+                stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+                folder = store.archive(in_flight, f"interrupted-bo-{stamp}")
+                log(f"bo phase: {len(in_flight)} interrupted trials moved to {folder}")
+            bo_total = searcher.resume([r for r in bo_rows if r["is_final"]])
+            log(f"bo phase: {len(spec.models())} models x {spec.bo.rounds} rounds x "
+                f"{spec.bo.trials_per_round} trials ({spec.bo.sampler} sampler): {bo_total} to run, "
+                f"{len(finished)} already done")
+        if bo_total:
             tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=bo_total,
                                                               **tune_cfg),
                        run_config=tune.RunConfig(name="bo", callbacks=_callbacks(store, spec.name, log),

@@ -114,3 +114,19 @@ def test_resources_no_node_can_hold_are_refused_before_anything_runs(ray_local, 
     with pytest.raises(ConfigError, match=r"resources: a trial asks for \{cpu: 1, gpu: 1\} but no node"):
         run_study(parse_spec(study), yaml.safe_dump(study), tmp_path)
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_resume_rebuilds_rounds_and_optuna_from_stored_rows():
+    s = make(rounds=3, per_round=2, factors={"loss": ["ns", "wgan"]})
+    row = lambda model, rnd, fid, t: {"model": model, "bo_round": rnd, "lr": 1e-4, "beta1": 0.5,  # noqa: E731
+                                      "beta2": 0.9, "fid": fid, "status": "ok", "timestamp": t}
+    finished = [row("loss=ns", 0, 5.0, 1), row("loss=ns", 0, 4.0, 2), row("loss=ns", 1, 3.0, 3),
+                row("loss=wgan", 0, float("nan"), 1)]
+    assert s.resume(finished) == 12 - 4
+    assert (s.round["loss=ns"], s.finished["loss=ns"], s.issued["loss=ns"]) == (1, 1, 1)
+    assert (s.round["loss=wgan"], s.finished["loss=wgan"]) == (0, 1)
+    assert len(s.studies["loss=ns"].trials) == 3 and s.studies["loss=ns"].best_value == 3.0
+    assert s.studies["loss=wgan"].trials[0].state == optuna.trial.TrialState.FAIL
+    got = [s.suggest(f"t{i}") for i in range(3)]
+    assert [c["cfg"]["meta"]["model"] for c in got if c] == ["loss=ns", "loss=wgan"]  # one slot left each
+    assert got[0]["cfg"]["meta"]["bo_round"] == 1 and got[2] is None
