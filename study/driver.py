@@ -25,7 +25,7 @@ from study.store import ResultsStore
 RESULT_KEYS = ("step", "fid", "best_fid", "fid_samples", "fid_split", "fid_precision", "d_loss", "g_loss", "inception_score",
                "inception_score_std", "kid", "kid_std", "pixel_hist_distance", "recon_error",
                "is_final", "status", "error", "wall_time_s", "device_name", "hostname", "torch_version",
-               "restored_from_step")
+               "restored_from_step", "node_id")
 CHECKPOINT_FILE = "trial_state.pt"
 
 
@@ -42,8 +42,11 @@ def tune_trainable(config: dict[str, Any]) -> None:
 
     from study.trial import run_trial
 
+    import ray
+
     cfg = TrialConfig.from_dict(config["cfg"]["trial"])
     _cap_gpu_memory(tune.get_context())
+    node_id = ray.get_runtime_context().get_node_id()
     state = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:  # a retry after a crash: continue from the last evaluation
@@ -51,6 +54,7 @@ def tune_trainable(config: dict[str, Any]) -> None:
             state = torch.load(os.path.join(path, CHECKPOINT_FILE), map_location="cpu", weights_only=True)
 
     def report(row: dict[str, Any], trial_state: dict[str, Any] | None = None) -> None:
+        row = {**row, "node_id": node_id}
         if trial_state is None:
             tune.report(row)
             return

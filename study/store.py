@@ -60,6 +60,7 @@ PROVENANCE = [
     pa.field("torch_version", pa.string()),
     pa.field("device_name", pa.string()),
     pa.field("hostname", pa.string()),
+    pa.field("node_id", pa.string()),  # the Ray node the trial ran on
     pa.field("timestamp", pa.timestamp("us", tz="UTC")),
 ]
 SCHEMA = pa.schema(IDENTITY + CONFIG + METRICS + OUTCOME + PROVENANCE)
