@@ -8,9 +8,9 @@ import pandas as pd
 
 HYPERPARAMETERS = ("lr", "beta1", "beta2", "n_dis", "penalty_lambda")
 LOG_SCALE = ("lr", "penalty_lambda")
-SEED_INDEPENDENT_EXCLUDE = ("seed", "trial_key", "fid", "best_fid", "step", "d_loss", "g_loss", "wall_time_s",
-                            "timestamp", "hostname", "device_name", "status", "error", "is_final", "bo_round",
-                            "git_revision", "package_version", "torch_version", "rank", "group_trials")
+# Columns that are not part of what a trial computes: two trials equal in every other column
+# differ only by their seed.
+NOT_CONFIG = ("seed", "device", "threads", "study", "phase", "bo_round", "model", "trial_key")
 
 
 def varying(df: pd.DataFrame, params: Sequence[str] = HYPERPARAMETERS) -> list[str]:
@@ -26,10 +26,12 @@ def best_per_group(df: pd.DataFrame, by: Sequence[str] | str, metric: str = "fid
 
 
 def seed_spread(df: pd.DataFrame, metric: str = "fid") -> pd.DataFrame:
-    """Trials that differ only in their seed, grouped: count, mean, std, min, max of ``metric``
-    (Lucic et al. 2018 re-run each model's best setting with many seeds to show this spread)."""
-    keys = [c for c in df.columns if c not in SEED_INDEPENDENT_EXCLUDE and c != metric]
-    keys = [c for c in keys if df[c].notna().any()]
+    """Trials that differ only in their seed (whatever their phase), grouped: count, mean, std,
+    min, max of ``metric`` (Lucic et al. 2018 re-ran each model's best setting with many seeds
+    to show this spread; the ``seeds`` phase does that)."""
+    from study.store import CONFIG  # the trial-config columns of the results schema
+
+    keys = [f.name for f in CONFIG if f.name in df.columns and f.name not in NOT_CONFIG and df[f.name].notna().any()]
     grouped = df.groupby(keys, observed=True, dropna=False)[metric]
     table = grouped.agg(["count", "mean", "std", "min", "max"])
     return table[table["count"] > 1].reset_index()

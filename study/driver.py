@@ -7,7 +7,9 @@ study continues it. The trial function knows Tune only through ``tune.report``.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 import os
 import sys
 import time
@@ -161,6 +163,7 @@ class StudyRun:
     results_dir: str
     grid_trials: int
     bo_trials: int
+    seed_trials: int
     wall_time_s: float
 
 
@@ -227,20 +230,21 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
                        failure_config=tune.FailureConfig(max_failures=spec.max_failures))
         tune_cfg = dict(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name)
 
-        done = store.finished_keys()
-        grid = []
-        for model, index, cfg in spec.grid_trials():
-            key = cfg.key(spec.name, "grid")
-            if key not in done:
-                cfg_dict = {**cfg.to_dict(), "threads": threads}
-                grid.append({"trial": cfg_dict, "meta": {"phase": "grid", "model": model.name,
-                                                         "trial_key": key, "grid_index": index}})
-        if grid:
-            log(f"grid phase: {len(grid)} trials ({len(spec.grid_trials()) - len(grid)} already done)")
-            tune.Tuner(trainable, param_space={"cfg": tune.grid_search(grid)},
-                       tune_config=tune.TuneConfig(num_samples=1, **tune_cfg),
-                       run_config=tune.RunConfig(name="grid", callbacks=_callbacks(store, spec.name, log),
-                                                 **run_cfg)).fit()
+        def run_fixed(phase: str, items: list[tuple[str, TrialConfig]]) -> int:
+            """Run a fixed list of (model, config) trials, skipping keys that already have a final row."""
+            done = store.finished_keys()
+            todo = [{"trial": {**cfg.to_dict(), "threads": threads},
+                     "meta": {"phase": phase, "model": model, "trial_key": cfg.key(spec.name, phase)}}
+                    for model, cfg in items if cfg.key(spec.name, phase) not in done]
+            log(f"{phase} phase: {len(todo)} trials ({len(items) - len(todo)} already done)")
+            if todo:
+                tune.Tuner(trainable, param_space={"cfg": tune.grid_search(todo)},
+                           tune_config=tune.TuneConfig(num_samples=1, **tune_cfg),
+                           run_config=tune.RunConfig(name=phase, callbacks=_callbacks(store, spec.name, log),
+                                                     **run_cfg)).fit()
+            return len(todo)
+
+        n_grid = run_fixed("grid", [(model.name, cfg) for model, _, cfg in spec.grid_trials()])
 
         bo_total = 0
         if spec.bo is not None:
@@ -264,7 +268,29 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
                                                               **tune_cfg),
                        run_config=tune.RunConfig(name="bo", callbacks=_callbacks(store, spec.name, log),
                                                  **run_cfg)).fit()
+        n_seeds = run_fixed("seeds", seed_trials(spec, store.table().to_pylist())) if spec.seeds else 0
     finally:
         if owns_ray:
             ray.shutdown()
-    return StudyRun(study_dir, store.root, len(grid), bo_total, time.perf_counter() - start)
+    return StudyRun(study_dir, store.root, n_grid, bo_total, n_seeds, time.perf_counter() - start)
+
+
+def seed_trials(spec: StudySpec, rows: list[dict[str, Any]]) -> list[tuple[str, TrialConfig]]:
+    """Each model's best setting (lowest final FID among the phases ``seeds.phases`` name),
+    re-run with ``seeds.count`` other seeds (Lucic et al. 2018, Sec. 6)."""
+    assert spec.seeds is not None
+    best: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        fid = r.get("fid")
+        if (r["is_final"] and r["phase"] in spec.seeds.phases and r["status"] == "ok" and fid is not None
+                and math.isfinite(fid) and (r["model"] not in best or fid < best[r["model"]]["fid"])):
+            best[r["model"]] = r
+    fields = {f.name for f in dataclasses.fields(TrialConfig)}
+    out = []
+    for model in spec.models():
+        if model.name not in best:
+            continue
+        cfg = TrialConfig.from_dict({k: v for k, v in best[model.name].items() if k in fields})
+        seeds = [s for s in range(spec.seeds.count + 1) if s != cfg.seed][: spec.seeds.count]
+        out += [(model.name, dataclasses.replace(cfg, seed=s)) for s in seeds]
+    return out

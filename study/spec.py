@@ -14,6 +14,8 @@ A study file::
     resources: {cpu: 1, gpu: 0}
     max_failures: 1
 
+    seeds: {count: 50, from: [grid, bo]}   # then: each model's best setting with 50 more seeds
+
 ``grid`` or ``bo`` may be left out (or set to null) to skip that phase.
 """
 from __future__ import annotations
@@ -53,6 +55,14 @@ class BOSpec:
 
 
 @dataclass(frozen=True)
+class SeedsSpec:
+    """Re-run each model's best setting with ``count`` more seeds (Lucic et al. 2018)."""
+
+    count: int
+    phases: tuple[str, ...] = ("grid", "bo")
+
+
+@dataclass(frozen=True)
 class Resources:
     cpu: float = 1.0
     gpu: float = 0.0
@@ -78,6 +88,7 @@ class StudySpec:
     bo: BOSpec | None
     resources: Resources = field(default_factory=Resources)
     max_failures: int = 1
+    seeds: SeedsSpec | None = None
 
     def models(self) -> list[Model]:
         names = [k for k, _ in self.factors]
@@ -151,7 +162,7 @@ def _int_list(where: str, value: Any, low: int) -> tuple[int, ...]:
 
 
 def parse_spec(data: Any) -> StudySpec:
-    top = _mapping("study", data, ("name", "factors", "trial", "grid", "bo", "resources", "max_failures"),
+    top = _mapping("study", data, ("name", "factors", "trial", "grid", "bo", "seeds", "resources", "max_failures"),
                    required=("name",))
     name = top["name"]
     if not isinstance(name, str) or not NAME_RE.match(name):
@@ -187,7 +198,8 @@ def parse_spec(data: Any) -> StudySpec:
         raise ConfigError(f"resources.gpu: invalid value {resources.gpu}; allowed: a fraction <= 1 or a whole number")
     max_failures = _int("max_failures", top.get("max_failures", 1), 0)
 
-    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures)
+    seeds = _parse_seeds(top["seeds"]) if top.get("seeds") is not None else None
+    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures, seeds)
     # Validate every trial the study can produce, before anything runs.
     for model in spec.models():
         try:
@@ -224,6 +236,14 @@ def _parse_grid(raw: Any) -> GridSpec:
         raise ConfigError("grid: the selection is empty; no grid setting matches 'select' and 'where'")
     seeds = _int_list("grid.seeds", g.get("seeds", [0]), 0)
     return GridSpec(preset, tuple(settings), seeds)
+
+
+def _parse_seeds(raw: Any) -> SeedsSpec:
+    s = _mapping("seeds", raw, ("count", "from"), required=("count",))
+    phases = s.get("from", ["grid", "bo"])
+    if not isinstance(phases, list) or not phases or any(p not in ("grid", "bo") for p in phases):
+        raise ConfigError(f"seeds.from: invalid value {phases!r}; allowed: a non-empty list of grid, bo")
+    return SeedsSpec(_int("seeds.count", s["count"], 1), tuple(phases))
 
 
 def _parse_bo(raw: Any) -> BOSpec:

@@ -22,7 +22,8 @@ STUDY = {
     "trial": {"resolution": 8, "width": 0.125, "z_dim": 16, "batch_size": 32, "steps": 30, "eval_every": 15,
               "eval_samples": 200},
     "grid": {"preset": "kurach2019", "select": [1], "seeds": [0]},
-    "bo": {"rounds": 2, "trials_per_round": 2, "sampler": "tpe", "seed": 0},
+    "bo": {"rounds": 2, "trials_per_round": 2, "sampler": "tpe", "seed": 0, "warm_start": True},
+    "seeds": {"count": 2, "from": ["grid", "bo"]},
     "resources": {"cpu": 1},
 }
 
@@ -39,7 +40,7 @@ def test_rows_cover_both_phases_with_numbered_rounds(study_run):
     out, run, _ = study_run
     rows = analysis.load_rows(str(out))
     final = rows[rows["is_final"]]
-    assert len(final) == 4 * 1 + 4 * 2 * 2  # 4 models x 1 grid setting; 4 models x 2 rounds x 2
+    assert len(final) == 4 * 1 + 4 * 2 * 2 + 4 * 2  # grid: 1 setting; BO: 2 rounds x 2; seeds: 2 per model
     assert final["trial_key"].is_unique
     assert (final["phase"] == "grid").sum() == 4 and (final["phase"] == "bo").sum() == 16
     bo = final[final["phase"] == "bo"]
@@ -56,18 +57,32 @@ def test_rows_cover_both_phases_with_numbered_rounds(study_run):
     assert final["torch_version"].notna().all() and final["hostname"].notna().all()
 
 
+def test_seeds_phase_reruns_each_models_best_setting(study_run):
+    out, _, _ = study_run
+    df = analysis.load(str(out))
+    seeds = df[df["phase"] == "seeds"]
+    for model, group in seeds.groupby("model", observed=True):
+        pool = df[(df["model"] == model) & df["phase"].isin(["grid", "bo"]) & (df["status"] == "ok")]
+        best = pool.loc[pool["fid"].idxmin()]
+        assert len(group) == 2 and best["seed"] not in set(group["seed"])
+        for col in ("lr", "beta1", "beta2", "n_dis", "loss", "d_norm"):
+            assert (group[col].astype(object) == best[col]).all(), col
+    spread = analysis.seed_spread(df)
+    assert len(spread) == 4 and (spread["count"] == 3).all()  # the best trial and its two re-runs
+
+
 def test_parquet_files_are_readable_one_by_one(study_run):
     out, _, _ = study_run
     files = sorted((out / "results").glob("*.parquet"))
-    assert len(files) == 20
-    assert sum(pq.read_table(f).num_rows for f in files) == 40
+    assert len(files) == 28
+    assert sum(pq.read_table(f).num_rows for f in files) == 56
 
 
 def test_rerun_runs_nothing_again_and_duplicates_nothing(study_run, ray_local):
     out, _, text = study_run
     before = pd.read_parquet(out / "results")
     again = run_study(parse_spec(STUDY), text, out)
-    assert again.grid_trials == 0 and again.bo_trials == 0
+    assert again.grid_trials == 0 and again.bo_trials == 0 and again.seed_trials == 0
     after = pd.read_parquet(out / "results")
     assert len(after) == len(before)
 

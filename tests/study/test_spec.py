@@ -93,6 +93,10 @@ MALFORMED = [
     ("resources.gpu", 1.5, r"resources\.gpu: invalid value 1\.5; allowed: a fraction <= 1"),
     ("resources.tpu", 1, r"resources\.tpu: unknown key; allowed: cpu, gpu"),
     ("max_failures", -1, r"max_failures: invalid value -1"),
+    ("seeds.count", 0, r"seeds\.count: invalid value 0; allowed: an integer >= 1"),
+    ("seeds.from", ["test"], r"seeds\.from: invalid value \['test'\]; allowed: a non-empty list of grid, bo"),
+    ("seeds.every", 3, r"seeds\.every: unknown key; allowed: count, from"),
+    ("bo.warm_start", "yes", r"bo\.warm_start: invalid value 'yes'; allowed: true, false"),
 ]
 
 
