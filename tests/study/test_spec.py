@@ -16,6 +16,7 @@ BASE = {
     "trial": {"steps": 10, "eval_every": 5},
     "grid": {"preset": "kurach2019", "select": [1, 9], "seeds": [0, 1]},
     "bo": {"rounds": 2, "trials_per_round": 3, "sampler": "tpe"},
+    "seeds": {"count": 3},
 }
 
 
