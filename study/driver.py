@@ -80,7 +80,7 @@ def _cap_gpu_memory(context) -> None:
         torch.cuda.set_per_process_memory_fraction(gpus)
 
 
-def _store_callback(store: ResultsStore, study_name: str, log=print):
+def _store_callback(store: ResultsStore, study_name: str, log=print, total: int = 0):
     from ray.tune import Callback
 
     class StoreCallback(Callback):
@@ -113,7 +113,7 @@ def _store_callback(store: ResultsStore, study_name: str, log=print):
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             self.done += 1
             last = self.rows.get(trial.config["cfg"]["meta"]["trial_key"], [{}])[-1]
-            log(f"  [{trial.config['cfg']['meta']['phase']} {self.done}] {trial.config['cfg']['meta']['model']} "
+            log(f"  [{trial.config['cfg']['meta']['phase']} {self.done}/{total}] {trial.config['cfg']['meta']['model']} "
                 f"lr={trial.config['cfg']['trial']['lr']:.3g} b1={trial.config['cfg']['trial']['beta1']:.3g} "
                 f"b2={trial.config['cfg']['trial']['beta2']:.3g} n_dis={trial.config['cfg']['trial']['n_dis']}: "
                 f"{last.get('status', '?')} fid={last.get('fid', float('nan')):.2f} "
@@ -128,7 +128,7 @@ def _store_callback(store: ResultsStore, study_name: str, log=print):
                    "error": err, "is_final": True, "timestamp": dt.datetime.now(dt.timezone.utc)}
             self.rows[key] = prior + [row]
             store.write_trial(key, self.rows[key])
-            log(f"  [{trial.config['cfg']['meta']['phase']} {self.done}] {trial.config['cfg']['meta']['model']}: failed: "
+            log(f"  [{trial.config['cfg']['meta']['phase']} {self.done}/{total}] {trial.config['cfg']['meta']['model']}: failed: "
                 f"{err.strip().splitlines()[-1] if err.strip() else 'unknown error'}")
 
     return StoreCallback()
@@ -139,12 +139,12 @@ def _trial_name(trial) -> str:
     return f"{meta['phase']}_{meta['trial_key']}"
 
 
-def _callbacks(store: ResultsStore, study_name: str, log) -> list:
+def _callbacks(store: ResultsStore, study_name: str, log, total: int) -> list:
     # Tune's own JSON log per trial (result.json) keeps its ResultGrid working with the
     # TensorBoard logger disabled; our store is the source of truth.
     from ray.tune.logger import JsonLoggerCallback
 
-    return [_store_callback(store, study_name, log), JsonLoggerCallback()]
+    return [_store_callback(store, study_name, log, total), JsonLoggerCallback()]
 
 
 def _error_text(trial) -> str:
@@ -240,7 +240,8 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
             if todo:
                 tune.Tuner(trainable, param_space={"cfg": tune.grid_search(todo)},
                            tune_config=tune.TuneConfig(num_samples=1, **tune_cfg),
-                           run_config=tune.RunConfig(name=phase, callbacks=_callbacks(store, spec.name, log),
+                           run_config=tune.RunConfig(name=phase,
+                                                     callbacks=_callbacks(store, spec.name, log, len(todo)),
                                                      **run_cfg)).fit()
             return len(todo)
 
@@ -266,7 +267,7 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         if bo_total:
             tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=bo_total,
                                                               **tune_cfg),
-                       run_config=tune.RunConfig(name="bo", callbacks=_callbacks(store, spec.name, log),
+                       run_config=tune.RunConfig(name="bo", callbacks=_callbacks(store, spec.name, log, bo_total),
                                                  **run_cfg)).fit()
         n_seeds = run_fixed("seeds", seed_trials(spec, store.table().to_pylist())) if spec.seeds else 0
     finally:

@@ -1,6 +1,6 @@
 """A real two-node Ray cluster on loopback (`ray start --head` plus a second `ray start
 --address`, bounded in time and torn down afterwards) runs a small study; trials land on both
-nodes."""
+nodes, and when the worker node disappears mid-study its trials are rescheduled on the head."""
 import os
 import signal
 import socket
@@ -21,6 +21,7 @@ STUDY = {
               "eval_samples": 200},
     "grid": {"preset": "kurach2019", "select": [1], "seeds": [0, 1]},
     "resources": {"cpu": 1},
+    "max_failures": 3,
 }
 
 
@@ -56,7 +57,7 @@ def two_node_cluster(tmp_path):
             time.sleep(1)
         else:
             pytest.fail("the second node did not join within 60 s")
-        yield address, env
+        yield address, env, nodes
     finally:
         for p in nodes:  # each `ray start --block` and the processes it started share a session
             try:
@@ -78,14 +79,30 @@ def two_node_cluster(tmp_path):
             time.sleep(0.5)
 
 
-def test_a_study_runs_on_both_nodes(two_node_cluster, tmp_path):
-    address, env = two_node_cluster
+def test_a_study_runs_on_both_nodes_and_survives_losing_one(two_node_cluster, tmp_path):
+    address, env, nodes = two_node_cluster
     study_file = tmp_path / "study.yaml"
     study_file.write_text(yaml.safe_dump(STUDY))
-    done = subprocess.run([sys.executable, "-m", "study.cli", "run", str(study_file), "--out", str(tmp_path / "out"),
-                           "--address", address], env=env, capture_output=True, text=True, timeout=400)
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = pd.read_parquet(tmp_path / "out" / "results")
+    driver = subprocess.Popen([sys.executable, "-m", "study.cli", "run", str(study_file), "--out",
+                               str(tmp_path / "out"), "--address", address], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    results = tmp_path / "out" / "results"
+    worker_node = None
+    deadline = time.time() + 300
+    while time.time() < deadline and driver.poll() is None:
+        files = list(results.glob("*.parquet")) if results.exists() else []
+        if files:
+            rows = pd.concat([pd.read_parquet(f) for f in files])
+            final = rows[rows["is_final"]]
+            if final["node_id"].nunique() == 2 and len(final) < 8:  # both nodes finished a trial: lose one
+                os.killpg(nodes[1].pid, signal.SIGKILL)
+                worker_node = "killed"
+                break
+        time.sleep(0.2)
+    out, err = driver.communicate(timeout=400)
+    assert driver.returncode == 0, err[-3000:]
+    rows = pd.read_parquet(results)
     final = rows[rows["is_final"]]
-    assert len(final) == 8 and (final["status"] == "ok").all()
+    assert len(final) == 8 and (final["status"] == "ok").all() and final["trial_key"].is_unique
     assert final["node_id"].nunique() == 2  # both nodes ran trials
+    assert worker_node == "killed", "the study ended before a node could be lost"
