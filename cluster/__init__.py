@@ -3,8 +3,8 @@
 - ``aws.yaml`` / ``gcp.yaml``: Ray cluster launcher configs (``ray up``), GPU workers;
 - ``kuberay-rayjob.yaml``: a KubeRay ``RayJob`` running a study on Kubernetes;
 - ``slurm.sbatch``: a SLURM batch script using ``ray symmetric-run``;
-- submitting to a running cluster: ``ray job submit --address http://HEAD:8265 --working-dir . --
-  gan-study run STUDY.yaml --address auto --out URI`` (a ``gan-study submit`` command is to come).
+- ``gan-study submit STUDY.yaml --address http://HEAD:8265 --out URI``: send a study to a
+  running cluster through the Ray Jobs API (study/submit.py).
 
 Inside a cluster the driver joins it with ``--address auto``; the study directory must be
 storage every node reaches (s3://, gs://, or a shared filesystem).

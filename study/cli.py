@@ -22,6 +22,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _submit(args: argparse.Namespace) -> int:
+    from study.submit import submit
+
+    job_id = submit(args.study_file, args.address, args.out, wait=args.wait)
+    print(f"submitted job {job_id} to {args.address}; follow it with: ray job logs --address {args.address} "
+          f"--follow {job_id}")
+    return 0
+
+
 def _resume(args: argparse.Namespace) -> int:
     import yaml
 
@@ -90,6 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--address", help="join this Ray cluster instead of starting a local one")
     run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     run.set_defaults(func=_run)
+    sbm = sub.add_parser("submit", help="send a study to a running Ray cluster (Ray Jobs API)")
+    sbm.add_argument("study_file")
+    sbm.add_argument("--address", required=True, help="the cluster's dashboard address, e.g. http://HEAD:8265")
+    sbm.add_argument("--out", required=True, help="study directory every node reaches (s3://, gs://, shared path)")
+    sbm.add_argument("--wait", action="store_true", help="block until the job ends; fail if it failed")
+    sbm.set_defaults(func=_submit)
     res = sub.add_parser("resume", help="continue a study after a crash: nothing finished runs again")
     res.add_argument("study_dir")
     res.add_argument("--address", help="join this Ray cluster instead of starting a local one")

@@ -1,6 +1,7 @@
 """A real two-node Ray cluster on loopback (`ray start --head` plus a second `ray start
 --address`, bounded in time and torn down afterwards) runs a small study; trials land on both
 nodes, and when the worker node disappears mid-study its trials are rescheduled on the head."""
+import contextlib
 import os
 import signal
 import socket
@@ -31,33 +32,40 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def two_node_cluster(tmp_path):
+@contextlib.contextmanager
+def ray_cluster(workers: int, dashboard: bool = False):
+    """A head (plus ``workers`` worker nodes) of 1 CPU each, started with `ray start --block` in
+    their own sessions and killed, with everything they started, on exit."""
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
-    port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    port, dash_port = _free_port(), _free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           # the nodes' environment has gan-study on PATH, as an installed cluster image would
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     # Addressed through 127.0.0.1; Ray itself binds this machine's own address (see PLATFORM_NOTES).
     common = ["--num-cpus", "1", "--block"]
-    nodes = [subprocess.Popen([ray, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
-                              env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    head = [ray, "start", "--head", "--port", str(port), *common]
+    head += ["--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash_port)] \
+        if dashboard else ["--include-dashboard", "false"]
+    nodes = [subprocess.Popen(head, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)]
     address = f"127.0.0.1:{port}"
     try:
         time.sleep(3)
-        nodes.append(subprocess.Popen([ray, "start", "--address", address, *common], env=env,
-                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for _ in range(workers):
+            nodes.append(subprocess.Popen([ray, "start", "--address", address, *common], env=env,
+                                          start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False);"
                  "print(sum(1 for n in ray.nodes() if n['Alive']))")
         deadline = time.time() + 60
         while time.time() < deadline:
             out = subprocess.run([sys.executable, "-c", probe, address], env=env, capture_output=True, text=True,
                                  timeout=60).stdout.strip()
-            if out.endswith("2"):
+            if out.endswith(str(workers + 1)):
                 break
             time.sleep(1)
         else:
-            pytest.fail("the second node did not join within 60 s")
-        yield address, env, nodes
+            pytest.fail(f"{workers + 1} nodes did not come up within 60 s")
+        yield address, f"http://127.0.0.1:{dash_port}", env, nodes
     finally:
         for p in nodes:  # each `ray start --block` and the processes it started share a session
             try:
@@ -77,6 +85,12 @@ def two_node_cluster(tmp_path):
                     except ProcessLookupError:
                         pass
             time.sleep(0.5)
+
+
+@pytest.fixture
+def two_node_cluster():
+    with ray_cluster(workers=1) as (address, _, env, nodes):
+        yield address, env, nodes
 
 
 def test_a_study_runs_on_both_nodes_and_survives_losing_one(two_node_cluster, tmp_path):
@@ -106,3 +120,17 @@ def test_a_study_runs_on_both_nodes_and_survives_losing_one(two_node_cluster, tm
     assert len(final) == 8 and (final["status"] == "ok").all() and final["trial_key"].is_unique
     assert final["node_id"].nunique() == 2  # both nodes ran trials
     assert worker_node == "killed", "the study ended before a node could be lost"
+
+
+def test_submit_sends_a_study_through_the_jobs_api(tmp_path):
+    from study.submit import submit
+
+    study = {**STUDY, "name": "submitted", "factors": {"loss": ["ns"]}, "grid": {"select": [1]}}
+    study_file = tmp_path / "study.yaml"
+    study_file.write_text(yaml.safe_dump(study))
+    with ray_cluster(workers=0, dashboard=True) as (_, dashboard, env, _nodes):
+        os.environ.update({k: env[k] for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")})
+        job_id = submit(study_file, dashboard, str(tmp_path / "out"), wait=True, timeout_s=300)
+    assert job_id
+    final = pd.read_parquet(tmp_path / "out" / "results").query("is_final")
+    assert len(final) == 1 and final["status"].iloc[0] == "ok" and final["study"].iloc[0] == "submitted"
