@@ -202,7 +202,7 @@ def _study_uri(study_dir: str | Path) -> str:
 
 
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
-              num_cpus: int | None = None, log=print) -> StudyRun:
+              num_cpus: int | None = None, log=print, trainable=tune_trainable, reuse_actors: bool = True) -> StudyRun:
     """Run both phases of ``spec``; results land in ``<study_dir>/results``."""
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # keeps torch out of the driver's loggers
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -225,10 +225,12 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         _record_spec(spec_text, study_dir)
         store = ResultsStore(study_dir)
         threads = max(1, int(spec.resources.cpu))
-        trainable = tune.with_resources(tune_trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+        trainable = tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         run_cfg = dict(storage_path=f"{study_dir}/ray", verbose=0, log_to_file=True,
                        failure_config=tune.FailureConfig(max_failures=spec.max_failures))
-        tune_cfg = dict(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name)
+        # reuse_actors: a trial slot keeps its process (and its imported torch, cached data and
+        # extractor) for the next trial instead of paying a new process per trial.
+        tune_cfg = dict(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name, reuse_actors=reuse_actors)
 
         def run_fixed(phase: str, items: list[tuple[str, TrialConfig]]) -> int:
             """Run a fixed list of (model, config) trials, skipping keys that already have a final row."""
