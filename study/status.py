@@ -20,6 +20,9 @@ def expected_counts(spec: StudySpec) -> dict[tuple[str, str], int]:
     if spec.bo is not None:
         for model in spec.models():
             counts[("bo", model.name)] = spec.bo.rounds * spec.bo.trials_per_round
+    if spec.seeds is not None:  # each model's best setting, re-run with seeds.count seeds
+        for model in spec.models():
+            counts[("seeds", model.name)] = spec.seeds.count
     return counts
 
 

@@ -25,7 +25,7 @@ _ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": 
 
 IDENTITY = [
     pa.field("study", pa.string(), nullable=False),
-    pa.field("phase", pa.string(), nullable=False),  # grid | bo | fixed
+    pa.field("phase", pa.string(), nullable=False),  # grid | bo | seeds
     pa.field("bo_round", pa.int32()),  # null outside the BO phase
     pa.field("model", pa.string(), nullable=False),  # the factor combination, e.g. "d_norm=sn,loss=ns"
     pa.field("trial_key", pa.string(), nullable=False),

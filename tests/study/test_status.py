@@ -9,7 +9,7 @@ from study.status import study_status
 from study.store import ResultsStore
 
 STUDY = {"name": "st", "factors": {"loss": ["ns", "wgan"]}, "trial": {"steps": 10, "eval_every": 5},
-         "grid": {"select": [1, 9]}, "bo": {"rounds": 2, "trials_per_round": 3, "sampler": "tpe"}}
+         "grid": {"select": [1, 9]}, "bo": {"rounds": 2, "trials_per_round": 3, "sampler": "tpe"}, "seeds": {"count": 4}}
 
 
 def test_status_counts_done_running_pending_and_best(tmp_path, capsys):
@@ -32,8 +32,9 @@ def test_status_counts_done_running_pending_and_best(tmp_path, capsys):
     b = table.loc[("bo", "loss=ns")]
     assert (b["expected"], b["diverged"], b["pending"]) == (6, 1, 5)
     assert table.loc[("grid", "loss=wgan"), "pending"] == 2
+    assert table.loc[("seeds", "loss=ns"), "expected"] == 4
     assert main(["status", str(tmp_path)]) == 0
-    assert "expected=16 ok=1 diverged=1 failed=0 running=1 pending=13" in capsys.readouterr().out
+    assert "expected=24 ok=1 diverged=1 failed=0 running=1 pending=21" in capsys.readouterr().out
 
 
 def test_status_of_a_directory_that_is_not_a_study(tmp_path, capsys):
