@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.helpers import result_files
+
 from study.driver import run_study
 from study.spec import parse_spec
 
@@ -35,7 +37,7 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
     def killer():
         deadline = time.time() + 120
         while time.time() < deadline and not killed:
-            files = list((tmp_path / "results").glob("*.parquet"))
+            files = result_files(tmp_path / "results")
             if files:
                 rows = pd.read_parquet(files[0])
                 if (rows["step"] >= 300).any() and not rows["is_final"].any():

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.helpers import result_files
+
 pytestmark = pytest.mark.ray
 
 STUDY = {
@@ -104,7 +106,7 @@ def test_a_study_runs_on_both_nodes_and_survives_losing_one(two_node_cluster, tm
     worker_node = None
     deadline = time.time() + 300
     while time.time() < deadline and driver.poll() is None:
-        files = list(results.glob("*.parquet")) if results.exists() else []
+        files = result_files(results)
         if files:
             rows = pd.concat([pd.read_parquet(f) for f in files])
             final = rows[rows["is_final"]]

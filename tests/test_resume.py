@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.helpers import result_files
+
 pytestmark = pytest.mark.ray
 
 STUDY = {
@@ -30,7 +32,7 @@ def _cli(*args: str) -> list[str]:
 
 
 def _final(out: Path) -> pd.DataFrame:
-    files = list((out / "results").glob("*.parquet"))
+    files = result_files(out / "results")
     if not files:
         return pd.DataFrame(columns=["phase", "is_final"])
     rows = pd.concat([pd.read_parquet(f) for f in files])
@@ -57,7 +59,7 @@ def test_driver_killed_mid_bo_then_resumed(tmp_path):
     before = _final(out)
     n_bo = int((before["phase"] == "bo").sum())
     assert 3 <= n_bo < 12, f"killed too late or too early: {n_bo} BO trials done"
-    kept = {f.name: f.read_bytes() for f in (out / "results").glob("*.parquet")
+    kept = {f.name: f.read_bytes() for f in result_files(out / "results")
             if f.stem in set(before["trial_key"])}
 
     done = subprocess.run(_cli("resume", str(out), "--num-cpus", "2"), env=env, capture_output=True, text=True,
