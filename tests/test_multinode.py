@@ -45,7 +45,15 @@ def ray_cluster(workers: int, dashboard: bool = False):
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     # Addressed through 127.0.0.1; Ray itself binds this machine's own address (see PLATFORM_NOTES).
     common = ["--num-cpus", "1", "--block"]
-    head = [ray, "start", "--head", "--port", str(port), *common]
+
+    def own_ports() -> list[str]:
+        """Each node's agents on free ports: the defaults (52365, ...) may be held by another Ray
+        on this machine, such as the test session's local instance, and then the node's job
+        agent never comes up."""
+        return [arg for flag in ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+                                 "--metrics-export-port", "--runtime-env-agent-port")
+                for arg in (flag, str(_free_port()))]
+    head = [ray, "start", "--head", "--port", str(port), *common, *own_ports()]
     head += ["--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dash_port)] \
         if dashboard else ["--include-dashboard", "false"]
     nodes = [subprocess.Popen(head, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
@@ -54,7 +62,7 @@ def ray_cluster(workers: int, dashboard: bool = False):
     try:
         time.sleep(3)
         for _ in range(workers):
-            nodes.append(subprocess.Popen([ray, "start", "--address", address, *common], env=env,
+            nodes.append(subprocess.Popen([ray, "start", "--address", address, *common, *own_ports()], env=env,
                                           start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         probe = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False);"
                  "print(sum(1 for n in ray.nodes() if n['Alive']))")
@@ -124,7 +132,8 @@ def test_a_study_runs_on_both_nodes_and_survives_losing_one(two_node_cluster, tm
     assert worker_node == "killed", "the study ended before a node could be lost"
 
 
-def test_submit_sends_a_study_through_the_jobs_api(tmp_path):
+def test_submit_sends_a_study_through_the_jobs_api(tmp_path, ray_local):
+    # ray_local: another Ray instance on the machine, as in the full test session
     from study.submit import submit
 
     study = {**STUDY, "name": "submitted", "factors": {"loss": ["ns"]}, "grid": {"select": [1]}}
