@@ -11,7 +11,6 @@ import dataclasses
 import datetime as dt
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
