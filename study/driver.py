@@ -251,10 +251,11 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         bo_total = 0
         if spec.bo is not None:
             searcher = RoundsSearcher(spec)
+            stored = store.table().to_pylist()  # read once for the warm start and the resume
             if spec.bo.warm_start:
-                final = [r for r in store.table().to_pylist() if r["phase"] == "grid" and r["is_final"]]
+                final = [r for r in stored if r["phase"] == "grid" and r["is_final"]]
                 log(f"bo phase: warm start from {searcher.warm_start(final)} grid trials")
-            bo_rows = [r for r in store.table().to_pylist() if r["phase"] == "bo"]
+            bo_rows = [r for r in stored if r["phase"] == "bo"]
             finished = {r["trial_key"] for r in bo_rows if r["is_final"]}
             in_flight = {r["trial_key"] for r in bo_rows} - finished
             if in_flight:  # partial rows of trials a dead driver left running; they are re-suggested
