@@ -30,6 +30,29 @@ def test_digits_render_resolution_channels_and_range(res, channels):
     assert d.train.mean().item() == pytest.approx(load_dataset("digits", 8, 1).train.mean().item(), rel=0.05)
 
 
+def test_digits_read_without_sklearn_match_sklearns_loader(monkeypatch):
+    from sklearn.datasets import load_digits
+
+    from study.data import digits
+
+    bunch = load_digits()
+    expected = bunch.images.astype(np.float32) / 16.0
+    assert digits._digits_file() is not None  # the fast path is the one taken here
+    digits._raw.cache_clear()
+    images, labels = digits._raw()
+    np.testing.assert_array_equal(images, expected)
+    np.testing.assert_array_equal(labels, bunch.target)
+    # a scikit-learn without the CSV where we look: its own loader gives the same arrays
+    monkeypatch.setattr(digits, "DIGITS_FILE", ("no", "such.csv.gz"))
+    digits._raw.cache_clear()
+    try:
+        fallback, fallback_labels = digits._raw()
+    finally:
+        digits._raw.cache_clear()
+    np.testing.assert_array_equal(fallback, expected)
+    np.testing.assert_array_equal(fallback_labels, bunch.target)
+
+
 def test_to_range_maps_unit_interval():
     x = torch.tensor([0.0, 0.5, 1.0])
     assert torch.equal(to_range(x, -1.0, 1.0), torch.tensor([-1.0, 0.0, 1.0]))
