@@ -4,14 +4,18 @@
    every report) with a trainable that reports one final row and returns. Figures: trials per
    second, and the slot-seconds each trial costs (wall * slots / trials): the overhead a real
    trial pays on top of its own work.
-2. Packed real trials: N small GAN trials run by the driver on all CPU slots (1 CPU each),
-   against the same N trials run one after another by ``run_trial`` in this process (a plain
-   loop, warm caches). ``packed_speedup`` = loop time / driver time; the ideal is the number of
-   slots. The same trials in a plain process pool of ``slots`` processes (no Ray) give the
-   machine's own ceiling for running them side by side; ``packed_vs_process_pool_ratio`` is
-   the driver's share of it.
+2. Packed real trials: small GAN trials run by the driver on all CPU slots (1 CPU each),
+   against the same trials one after another by ``run_trial`` in this process (a plain loop,
+   warm caches). Steady-state throughput (``packed_per_slot_ratio``, ideal 1.0): from the
+   driver's own receipt times of the final results (the store's ``timestamp``), the seconds
+   between the first wave's last completion and the study's last completion, per trial, against
+   the loop's warm seconds per trial / slots. What that leaves of the wall time is the fixed
+   start-up of a phase (``phase_startup_s``: Tuner, one new process per slot importing Ray Tune
+   and torch, each slot's first trial filling cold caches). Whole-study ratios, start-up
+   included, for studies of N and 2N trials. The same N trials in a plain process pool of
+   ``slots`` warm processes (no Ray) give the machine's own ceiling.
 
-    python benchmarks/driver_overhead.py [--noop 60] [--trials 8] [--steps 600]
+    python benchmarks/driver_overhead.py [--noop 60] [--trials 8] [--steps 1500]
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import os
 import tempfile
 import time
 
+import pandas as pd
 import yaml
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -53,8 +58,8 @@ def study(name: str, models: int, seeds: int, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noop", type=int, default=60)
-    parser.add_argument("--trials", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--trials", type=int, default=8, help="N: the smaller study; the larger has 2N")
+    parser.add_argument("--steps", type=int, default=1500)
     args = parser.parse_args()
     import ray
 
@@ -63,44 +68,72 @@ def main() -> None:
     from study.trial import run_trial
 
     slots = os.cpu_count() or 1
+    n = max(2, args.trials // 2 * 2)
+    t = time.perf_counter()
     ray.init(address="local", num_cpus=slots, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    figures: dict[str, float] = {"slots": slots, "ray_init_s": round(time.perf_counter() - t, 2)}
     quiet = lambda *a, **k: None  # noqa: E731
-    figures: dict[str, float] = {"slots": slots}
     with tempfile.TemporaryDirectory() as tmp:
         noop = study("noop", 6, args.noop // 6, 10)
         t = time.perf_counter()
         run_study(parse_spec(noop), yaml.safe_dump(noop), f"{tmp}/noop", log=quiet, trainable=noop_trainable)
         wall = time.perf_counter() - t
-        n = 6 * (args.noop // 6)
-        figures.update(noop_trials=n, noop_wall_s=round(wall, 2), noop_trials_per_s=round(n / wall, 2),
-                       overhead_per_trial_s=round(wall * slots / n, 3))
-        print(f"no-op: {n} trials in {wall:.1f}s: {n / wall:.2f} trials/s, {wall * slots / n:.2f} slot-s per trial",
+        k = 6 * (args.noop // 6)
+        figures.update(noop_trials=k, noop_wall_s=round(wall, 2), noop_trials_per_s=round(k / wall, 2),
+                       overhead_per_trial_s=round(wall * slots / k, 3))
+        print(f"no-op: {k} trials in {wall:.1f}s: {k / wall:.2f} trials/s, {wall * slots / k:.2f} slot-s per trial",
               flush=True)
 
-        real = study("packed", 2, args.trials // 2, args.steps)
-        spec = parse_spec(real)
-        t = time.perf_counter()
-        run_study(spec, yaml.safe_dump(real), f"{tmp}/packed", log=quiet)
-        packed = time.perf_counter() - t
-        ray.shutdown()
-        t = time.perf_counter()
-        for _, _, cfg in spec.grid_trials():
-            run_trial(cfg, lambda row: None)
-        loop = time.perf_counter() - t
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(slots) as pool:
-            pool.map(_one, [cfg.to_dict() for _, _, cfg in spec.grid_trials()][:slots])  # warm the workers
+        packed, done_at = {}, []
+        for size in (n, 2 * n):
+            real = study(f"packed{size}", 2, size // 2, args.steps)
             t = time.perf_counter()
-            pool.map(_one, [cfg.to_dict() for _, _, cfg in spec.grid_trials()], chunksize=1)
-            pooled = time.perf_counter() - t
-    figures.update(process_pool_s=round(pooled, 2), process_pool_speedup=round(loop / pooled, 3),
-                   packed_vs_process_pool_ratio=round(pooled / packed, 3))
-    figures.update(trials=len(spec.grid_trials()), packed_s=round(packed, 2), sequential_loop_s=round(loop, 2),
-                   packed_speedup=round(loop / packed, 3), packed_per_slot_ratio=round(loop / packed / slots, 3))
-    print(f"{len(spec.grid_trials())} real trials: driver on {slots} slots {packed:.1f}s, plain loop {loop:.1f}s: "
-          f"{loop / packed:.2f}x ({loop / packed / slots:.2f} of the slot count); plain process pool {pooled:.1f}s "
-          f"({loop / pooled:.2f}x): the driver reaches {pooled / packed:.2f} of it", flush=True)
+            run_study(parse_spec(real), yaml.safe_dump(real), f"{tmp}/packed{size}", log=quiet)
+            packed[size] = time.perf_counter() - t
+            print(f"driver: {size} trials on {slots} slots in {packed[size]:.1f}s", flush=True)
+        rows = pd.read_parquet(f"{tmp}/packed{2 * n}/results")
+        done_at = sorted(rows.loc[rows.is_final, "timestamp"])
+        ray.shutdown()
+    small = [cfg for _, _, cfg in parse_spec(study("s", 2, n // 2, args.steps)).grid_trials()]
+    large = [cfg for _, _, cfg in parse_spec(study("l", 2, n, args.steps)).grid_trials()]
+    keys = {c.key("x", "grid") for c in small}
+    times = {}
+    for cfg in large:  # the larger study's trials; the smaller study's are among them
+        t = time.perf_counter()
+        run_trial(cfg, lambda row: None)
+        times[cfg.key("x", "grid")] = time.perf_counter() - t
+    loop_small = sum(times[key] for key in keys)
+    loop_large = sum(times.values())
+    warm = (loop_large - times[large[0].key("x", "grid")]) / (2 * n - 1)  # the loop's first trial fills the caches
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(slots) as pool:
+        pool.map(_one, [cfg.to_dict() for cfg in large[n:n + slots]])  # warm the workers
+        t = time.perf_counter()
+        pool.map(_one, [cfg.to_dict() for cfg in small], chunksize=1)
+        pooled = time.perf_counter() - t
+
+    assert len(done_at) == 2 * n > slots, "every trial of the larger study has a final row"
+    steady = (done_at[-1] - done_at[slots - 1]).total_seconds() / (2 * n - slots)  # driver s per trial, all slots
+    startup = packed[2 * n] - 2 * n * steady
+    figures.update(trials=n, steps=args.steps, sequential_loop_s=round(loop_small, 2), packed_s=round(packed[n], 2),
+                   packed_speedup=round(loop_small / packed[n], 3),
+                   study_per_slot_ratio=round(loop_small / packed[n] / slots, 3),
+                   large_trials=2 * n, large_sequential_loop_s=round(loop_large, 2),
+                   large_packed_s=round(packed[2 * n], 2),
+                   large_study_per_slot_ratio=round(loop_large / packed[2 * n] / slots, 3),
+                   loop_s_per_trial=round(warm, 3), packed_s_per_trial=round(steady, 3),
+                   packed_per_slot_ratio=round(warm / steady / slots, 3), phase_startup_s=round(startup, 2),
+                   process_pool_s=round(pooled, 2), process_pool_speedup=round(loop_small / pooled, 3),
+                   packed_vs_process_pool_ratio=round(pooled / packed[n], 3))
+    print(f"steady state: plain loop {warm:.2f}s per trial, driver {steady:.2f}s per trial on {slots} slots: "
+          f"{warm / steady:.2f}x ({warm / steady / slots:.2f} of the slot count); fixed start-up of a phase "
+          f"{startup:.1f}s", flush=True)
+    for size, loop in ((n, loop_small), (2 * n, loop_large)):
+        print(f"whole study of {size} trials: driver {packed[size]:.1f}s, plain loop {loop:.1f}s: "
+              f"{loop / packed[size]:.2f}x ({loop / packed[size] / slots:.2f} of the slot count)", flush=True)
+    print(f"plain process pool, {n} trials on {slots} warm processes: {pooled:.1f}s ({loop_small / pooled:.2f}x)",
+          flush=True)
     print(json.dumps(figures))
 
 
