@@ -79,6 +79,21 @@ def _cap_gpu_memory(context) -> None:
         torch.cuda.set_per_process_memory_fraction(gpus)
 
 
+class _Log:
+    """The driver's progress printer. Tune pickles its callbacks (tuner.pkl), and Ray's tqdm
+    support replaces ``builtins.print`` in the driver once it shows a bar, after which the
+    original ``print`` no longer pickles by reference: this pickles as "print at call time"."""
+
+    def __init__(self, fn=None) -> None:
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs) -> None:
+        (self.fn or print)(*args, **kwargs)
+
+    def __reduce__(self):
+        return (_Log, ())
+
+
 def _store_callback(store: ResultsStore, study_name: str, log=print, total: int = 0):
     from ray.tune import Callback
 
@@ -111,6 +126,7 @@ def _store_callback(store: ResultsStore, study_name: str, log=print, total: int 
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             self.done += 1
+            _drop_checkpoint(trial, log)
             last = self.rows.get(trial.config["cfg"]["meta"]["trial_key"], [{}])[-1]
             log(f"  [{trial.config['cfg']['meta']['phase']} {self.done}/{total}] {trial.config['cfg']['meta']['model']} "
                 f"lr={trial.config['cfg']['trial']['lr']:.3g} b1={trial.config['cfg']['trial']['beta1']:.3g} "
@@ -131,6 +147,19 @@ def _store_callback(store: ResultsStore, study_name: str, log=print, total: int 
                 f"{err.strip().splitlines()[-1] if err.strip() else 'unknown error'}")
 
     return StoreCallback()
+
+
+def _drop_checkpoint(trial, log) -> None:
+    """A finished trial's checkpoint only served its retries: delete it, so that a study of
+    thousands of trials does not keep one model and optimiser state per trial (80 MB for
+    SNDCGAN at 32 px, 350 MB for ResNet19). A failed trial keeps its last one, to debug from."""
+    checkpoint = trial.checkpoint
+    if checkpoint is None:
+        return
+    try:
+        checkpoint.filesystem.delete_dir(checkpoint.path)
+    except Exception as exc:  # noqa: BLE001 - a leftover file costs space, not results
+        log(f"  could not delete the finished trial's checkpoint {checkpoint.path}: {exc}")
 
 
 def _trial_name(trial) -> str:
@@ -212,6 +241,7 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     from study.bo_searcher import RoundsSearcher
 
     start = time.perf_counter()
+    log = _Log(log)
     study_dir = _study_uri(study_dir)
     owns_ray = not ray.is_initialized()
     if owns_ray:
@@ -226,7 +256,8 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         threads = max(1, int(spec.resources.cpu))
         trainable = tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
         run_cfg = dict(storage_path=f"{study_dir}/ray", verbose=0, log_to_file=True,
-                       failure_config=tune.FailureConfig(max_failures=spec.max_failures))
+                       failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                       checkpoint_config=tune.CheckpointConfig(num_to_keep=1))  # a retry needs the latest only
         # reuse_actors: a trial slot keeps its process (and its imported torch, cached data and
         # extractor) for the next trial instead of paying a new process per trial.
         tune_cfg = dict(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name, reuse_actors=reuse_actors)

@@ -78,6 +78,14 @@ def test_parquet_files_are_readable_one_by_one(study_run):
     assert sum(pq.read_table(f).num_rows for f in files) == 56
 
 
+def test_finished_trials_leave_no_checkpoints_behind(study_run):
+    out, _, _ = study_run
+    # every trial checkpointed at step 15 (its non-final evaluation); a finished trial's is deleted
+    trial_dirs = [d for d in (out / "ray").glob("*/*_*") if d.is_dir()]
+    assert len(trial_dirs) == 28
+    assert [p for p in (out / "ray").rglob("checkpoint_*")] == []
+
+
 def test_rerun_runs_nothing_again_and_duplicates_nothing(study_run, ray_local):
     out, _, text = study_run
     before = pd.read_parquet(out / "results")
