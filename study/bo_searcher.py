@@ -51,6 +51,7 @@ class RoundsSearcher(Searcher):
         self.issued = {m.name: 0 for m in self.models}  # suggested in the current round
         self.finished = {m.name: 0 for m in self.models}  # finished in the current round
         self.live: dict[str, tuple[Model, optuna.trial.Trial, int]] = {}
+        self.blocked: set[str] = set()  # models whose BO may not start yet (waiting for a warm start)
         self._cursor = 0
         self.threads = max(1, int(spec.resources.cpu))
 
@@ -108,7 +109,8 @@ class RoundsSearcher(Searcher):
         return True  # the space comes from the study spec, not from Tune's param_space
 
     def _open(self, model: Model) -> bool:
-        return self.round[model.name] < self.bo.rounds and self.issued[model.name] < self.bo.trials_per_round
+        return (model.name not in self.blocked and self.round[model.name] < self.bo.rounds
+                and self.issued[model.name] < self.bo.trials_per_round)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None | str:
         n = len(self.models)
@@ -155,7 +157,7 @@ class RoundsSearcher(Searcher):
             self.issued[model.name] = self.finished[model.name] = 0
 
     # ---- checkpointing (Tune saves the searcher with the experiment) ---------------------
-    _STATE = ("studies", "round", "issued", "finished", "live", "_cursor")
+    _STATE = ("studies", "round", "issued", "finished", "live", "blocked", "_cursor")
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "wb") as f:

@@ -1,15 +1,15 @@
 """The study driver: runs a StudySpec's phases on Ray Tune and writes every row to the store.
 
-Phases run in order: the literature grid (every model x grid setting x seed, one Tuner),
-then Bayesian optimisation in rounds (every model at once, one Tuner with RoundsSearcher).
-Grid trials whose key already has a final row in the store are not run again, so re-running a
-study continues it. The trial function knows Tune only through ``tune.report``.
+One Tuner runs the whole study: ``PhasedSearcher`` (study/phases.py) suggests the literature
+grid, Bayesian optimisation in rounds for every model at once, and the seeds phase, gating
+per model (a model's BO after its grid when warm-started, its seeds after its BO), so no slot
+idles at a phase boundary and trial processes stay warm for the whole study. Trials whose key
+already has a final row in the store are not run again, so re-running a study continues it.
+The trial function knows Tune only through ``tune.report``.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -231,14 +231,14 @@ def _study_uri(study_dir: str | Path) -> str:
 
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
               num_cpus: int | None = None, log=print, trainable=tune_trainable, reuse_actors: bool = True) -> StudyRun:
-    """Run both phases of ``spec``; results land in ``<study_dir>/results``."""
+    """Run every phase of ``spec`` (or what a previous run left); results land in ``<study_dir>/results``."""
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # keeps torch out of the driver's loggers
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "16")
     import ray
     from ray import tune
 
-    from study.bo_searcher import RoundsSearcher
+    from study.phases import PhasedSearcher
 
     start = time.perf_counter()
     log = _Log(log)
@@ -262,69 +262,22 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         # extractor) for the next trial instead of paying a new process per trial.
         tune_cfg = dict(trial_name_creator=_trial_name, trial_dirname_creator=_trial_name, reuse_actors=reuse_actors)
 
-        def run_fixed(phase: str, items: list[tuple[str, TrialConfig]]) -> int:
-            """Run a fixed list of (model, config) trials, skipping keys that already have a final row."""
-            done = store.finished_keys()
-            todo = [{"trial": {**cfg.to_dict(), "threads": threads},
-                     "meta": {"phase": phase, "model": model, "trial_key": cfg.key(spec.name, phase)}}
-                    for model, cfg in items if cfg.key(spec.name, phase) not in done]
-            log(f"{phase} phase: {len(todo)} trials ({len(items) - len(todo)} already done)")
-            if todo:
-                tune.Tuner(trainable, param_space={"cfg": tune.grid_search(todo)},
-                           tune_config=tune.TuneConfig(num_samples=1, **tune_cfg),
-                           run_config=tune.RunConfig(name=phase,
-                                                     callbacks=_callbacks(store, spec.name, log, len(todo)),
-                                                     **run_cfg)).fit()
-            return len(todo)
-
-        n_grid = run_fixed("grid", [(model.name, cfg) for model, _, cfg in spec.grid_trials()])
-
-        bo_total = 0
-        if spec.bo is not None:
-            searcher = RoundsSearcher(spec)
-            stored = store.table().to_pylist()  # read once for the warm start and the resume
-            if spec.bo.warm_start:
-                final = [r for r in stored if r["phase"] == "grid" and r["is_final"]]
-                log(f"bo phase: warm start from {searcher.warm_start(final)} grid trials")
-            bo_rows = [r for r in stored if r["phase"] == "bo"]
-            finished = {r["trial_key"] for r in bo_rows if r["is_final"]}
-            in_flight = {r["trial_key"] for r in bo_rows} - finished
-            if in_flight:  # partial rows of trials a dead driver left running; they are re-suggested
-                stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
-                folder = store.archive(in_flight, f"interrupted-bo-{stamp}")
-                log(f"bo phase: {len(in_flight)} interrupted trials moved to {folder}")
-            bo_total = searcher.resume([r for r in bo_rows if r["is_final"]])
-            log(f"bo phase: {len(spec.models())} models x {spec.bo.rounds} rounds x "
-                f"{spec.bo.trials_per_round} trials ({spec.bo.sampler} sampler): {bo_total} to run, "
-                f"{len(finished)} already done")
-        if bo_total:
-            tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=bo_total,
-                                                              **tune_cfg),
-                       run_config=tune.RunConfig(name="bo", callbacks=_callbacks(store, spec.name, log, bo_total),
+        stored = store.table().to_pylist()
+        bo_rows = [r for r in stored if r["phase"] == "bo"]
+        in_flight = {r["trial_key"] for r in bo_rows} - {r["trial_key"] for r in bo_rows if r["is_final"]}
+        if in_flight:  # partial rows of BO trials a dead driver left running; they are re-suggested
+            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+            folder = store.archive(in_flight, f"interrupted-bo-{stamp}")
+            log(f"bo phase: {len(in_flight)} interrupted trials moved to {folder}")
+            stored = [r for r in stored if r["trial_key"] not in in_flight]
+        searcher = PhasedSearcher(spec, stored, threads, log)
+        total = searcher.upper_bound()
+        if total:
+            tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=total, **tune_cfg),
+                       run_config=tune.RunConfig(name="study", callbacks=_callbacks(store, spec.name, log, total),
                                                  **run_cfg)).fit()
-        n_seeds = run_fixed("seeds", seed_trials(spec, store.table().to_pylist())) if spec.seeds else 0
     finally:
         if owns_ray:
             ray.shutdown()
-    return StudyRun(study_dir, store.root, n_grid, bo_total, n_seeds, time.perf_counter() - start)
-
-
-def seed_trials(spec: StudySpec, rows: list[dict[str, Any]]) -> list[tuple[str, TrialConfig]]:
-    """Each model's best setting (lowest final FID among the phases ``seeds.phases`` name),
-    re-run with ``seeds.count`` other seeds (Lucic et al. 2018, Sec. 6)."""
-    assert spec.seeds is not None
-    best: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        fid = r.get("fid")
-        if (r["is_final"] and r["phase"] in spec.seeds.phases and r["status"] == "ok" and fid is not None
-                and math.isfinite(fid) and (r["model"] not in best or fid < best[r["model"]]["fid"])):
-            best[r["model"]] = r
-    fields = {f.name for f in dataclasses.fields(TrialConfig)}
-    out = []
-    for model in spec.models():
-        if model.name not in best:
-            continue
-        cfg = TrialConfig.from_dict({k: v for k, v in best[model.name].items() if k in fields})
-        seeds = [s for s in range(spec.seeds.count + 1) if s != cfg.seed][: spec.seeds.count]
-        out += [(model.name, dataclasses.replace(cfg, seed=s)) for s in seeds]
-    return out
+    return StudyRun(study_dir, store.root, searcher.suggested["grid"], searcher.suggested["bo"],
+                    searcher.suggested["seeds"], time.perf_counter() - start)
