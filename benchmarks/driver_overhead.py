@@ -10,8 +10,8 @@
    driver's own receipt times of the final results (the store's ``timestamp``), the seconds
    between the first wave's last completion and the study's last completion, per trial, against
    the loop's warm seconds per trial / slots. What that leaves of the wall time is the fixed
-   start-up of a phase (``phase_startup_s``: Tuner, one new process per slot importing Ray Tune
-   and torch, each slot's first trial filling cold caches). Whole-study ratios, start-up
+   start-up of a study (``startup_s``: the Tuner, which runs all of a study's phases, one new
+   process per slot importing Ray Tune and torch, each slot's first trial filling cold caches). Whole-study ratios, start-up
    included, for studies of N and 2N trials. The same N trials in a plain process pool of
    ``slots`` warm processes (no Ray) give the machine's own ceiling.
 
@@ -123,11 +123,11 @@ def main() -> None:
                    large_packed_s=round(packed[2 * n], 2),
                    large_study_per_slot_ratio=round(loop_large / packed[2 * n] / slots, 3),
                    loop_s_per_trial=round(warm, 3), packed_s_per_trial=round(steady, 3),
-                   packed_per_slot_ratio=round(warm / steady / slots, 3), phase_startup_s=round(startup, 2),
+                   packed_per_slot_ratio=round(warm / steady / slots, 3), startup_s=round(startup, 2),
                    process_pool_s=round(pooled, 2), process_pool_speedup=round(loop_small / pooled, 3),
                    packed_vs_process_pool_ratio=round(pooled / packed[n], 3))
     print(f"steady state: plain loop {warm:.2f}s per trial, driver {steady:.2f}s per trial on {slots} slots: "
-          f"{warm / steady:.2f}x ({warm / steady / slots:.2f} of the slot count); fixed start-up of a phase "
+          f"{warm / steady:.2f}x ({warm / steady / slots:.2f} of the slot count); fixed start-up of the study "
           f"{startup:.1f}s", flush=True)
     for size, loop in ((n, loop_small), (2 * n, loop_large)):
         print(f"whole study of {size} trials: driver {packed[size]:.1f}s, plain loop {loop:.1f}s: "
