@@ -9,7 +9,7 @@
    warm caches). Steady-state throughput (``packed_per_slot_ratio``, ideal 1.0): from the
    driver's own receipt times of the final results (the store's ``timestamp``), the seconds
    between the first wave's last completion and the study's last completion, per trial, against
-   the loop's warm seconds per trial / slots. What that leaves of the wall time is the fixed
+   the loop's median warm seconds per trial / slots. What that leaves of the wall time is the fixed
    start-up of a study (``startup_s``: the Tuner, which runs all of a study's phases, one new
    process per slot importing Ray Tune and torch, each slot's first trial filling cold caches). Whole-study ratios, start-up
    included, for studies of N and 2N trials. The same N trials in a plain process pool of
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 
@@ -104,7 +105,7 @@ def main() -> None:
         times[cfg.key("x", "grid")] = time.perf_counter() - t
     loop_small = sum(times[key] for key in keys)
     loop_large = sum(times.values())
-    warm = (loop_large - times[large[0].key("x", "grid")]) / (2 * n - 1)  # the loop's first trial fills the caches
+    warm = statistics.median(list(times.values())[1:])  # the loop's first trial fills the caches; median: VM noise
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(slots) as pool:
