@@ -9,11 +9,13 @@
    warm caches). Steady-state throughput (``packed_per_slot_ratio``, ideal 1.0): from the
    driver's own receipt times of the final results (the store's ``timestamp``), the seconds
    between the first wave's last completion and the study's last completion, per trial, against
-   the loop's median warm seconds per trial / slots. What that leaves of the wall time is the fixed
-   start-up of a study (``startup_s``: the Tuner, which runs all of a study's phases, one new
-   process per slot importing Ray Tune and torch, each slot's first trial filling cold caches). Whole-study ratios, start-up
-   included, for studies of N and 2N trials. The same N trials in a plain process pool of
+   the loop's median warm seconds per trial / slots. What that leaves of the wall time is the
+   fixed start-up of a study (``startup_s``: the Tuner, which runs all of a study's phases, one
+   new process per slot importing Ray Tune and torch, each slot's first trial filling cold
+   caches). Whole-study ratios, start-up included, for studies of N and 2N trials. The same N trials in a plain process pool of
    ``slots`` warm processes (no Ray) give the machine's own ceiling.
+3. Phases: a grid + seeds study in one Tuner (the driver) against the same study with one Tuner
+   per phase and a barrier between them (how the driver used to run): ``phases_speedup``.
 
     python benchmarks/driver_overhead.py [--noop 60] [--trials 8] [--steps 1500]
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -54,6 +57,27 @@ def study(name: str, models: int, seeds: int, steps: int) -> dict:
                       "eval_every": steps, "eval_samples": 300},
             "grid": {"preset": "kurach2019", "select": [1], "seeds": list(range(seeds))},
             "resources": {"cpu": 1}}
+
+
+def phases(run_study, parse_spec, tmp: str, steps: int, log) -> tuple[float, float]:
+    """A grid + seeds study (3 models x 1 grid trial, then 2 seeds of each model's best) run by
+    the driver in one Tuner, and phase by phase as the driver used to: the grid in one Tuner,
+    then, after its last trial, the seeds in a second one (emulated by running the grid-only
+    study and handing its results to the full study, which finds the grid done)."""
+    full = {**study("phases", 3, 1, steps), "seeds": {"count": 2, "from": ["grid"]}}
+    grid_only = {k: v for k, v in full.items() if k != "seeds"}
+    t = time.perf_counter()
+    run_study(parse_spec(grid_only), yaml.safe_dump(grid_only), f"{tmp}/grid-only", log=log)
+    shutil.copytree(f"{tmp}/grid-only/results", f"{tmp}/by-phase/results")
+    run_study(parse_spec(full), yaml.safe_dump(full), f"{tmp}/by-phase", log=log)
+    by_phase = time.perf_counter() - t
+    t = time.perf_counter()
+    run_study(parse_spec(full), yaml.safe_dump(full), f"{tmp}/one", log=log)
+    one = time.perf_counter() - t
+    for folder in ("by-phase", "one"):
+        final = pd.read_parquet(f"{tmp}/{folder}/results").query("is_final")
+        assert final.groupby("phase").size().to_dict() == {"grid": 3, "seeds": 6}, folder
+    return one, by_phase
 
 
 def main() -> None:
@@ -94,6 +118,11 @@ def main() -> None:
             print(f"driver: {size} trials on {slots} slots in {packed[size]:.1f}s", flush=True)
         rows = pd.read_parquet(f"{tmp}/packed{2 * n}/results")
         done_at = sorted(rows.loc[rows.is_final, "timestamp"])
+        one, by_phase = phases(run_study, parse_spec, tmp, args.steps // 2, quiet)
+        figures.update(phases_one_tuner_s=round(one, 2), phases_tuner_per_phase_s=round(by_phase, 2),
+                       phases_speedup=round(by_phase / one, 3))
+        print(f"grid + seeds study (3 models, 3 + 6 trials): one Tuner {one:.1f}s, a Tuner per phase {by_phase:.1f}s: "
+              f"{by_phase / one:.2f}x", flush=True)
         ray.shutdown()
     small = [cfg for _, _, cfg in parse_spec(study("s", 2, n // 2, args.steps)).grid_trials()]
     large = [cfg for _, _, cfg in parse_spec(study("l", 2, n, args.steps)).grid_trials()]
