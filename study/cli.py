@@ -92,7 +92,7 @@ def _weights(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gan-study", description="Large-scale GAN hyperparameter studies.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a study file (grid phase, then BO in rounds)")
+    run = sub.add_parser("run", help="run a study file (grid, BO in rounds, seeds; one Ray Tune experiment)")
     run.add_argument("study_file")
     run.add_argument("--out", help="study directory (default: results/<study name>)")
     run.add_argument("--address", help="join this Ray cluster instead of starting a local one")
