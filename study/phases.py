@@ -15,6 +15,7 @@ final FID and status by Tune.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 from collections import deque
@@ -32,8 +33,6 @@ PHASES = ("grid", "bo", "seeds")
 def seed_trials(spec: StudySpec, rows: list[dict[str, Any]]) -> list[tuple[str, TrialConfig]]:
     """Each model's best setting (lowest final FID among the phases ``seeds.phases`` name),
     re-run with ``seeds.count`` other seeds (Lucic et al. 2018, Sec. 6)."""
-    import dataclasses
-
     assert spec.seeds is not None
     best: dict[str, dict[str, Any]] = {}
     for r in rows:

@@ -1,7 +1,6 @@
 """A tiny study through every real layer: study file -> Ray Tune (grid, then Optuna BO in
 rounds) -> Parquet -> analysis tables and a PNG plot."""
 import math
-from pathlib import Path
 
 import matplotlib.image
 import pandas as pd
