@@ -109,7 +109,7 @@ def main() -> None:
         print(f"no-op: {k} trials in {wall:.1f}s: {k / wall:.2f} trials/s, {wall * slots / k:.2f} slot-s per trial",
               flush=True)
 
-        packed, done_at = {}, []
+        packed = {}
         for size in (n, 2 * n):
             real = study(f"packed{size}", 2, size // 2, args.steps)
             t = time.perf_counter()

@@ -119,11 +119,6 @@ class ResultsStore:
             self.fs.move(self.path(key), f"{folder}/{key}.parquet")
         return folder
 
-    def finished_keys(self) -> set[str]:
-        """Trial keys whose file holds a final row (ok, diverged or failed for good)."""
-        t = self.table().select(["trial_key", "is_final"])
-        return {k for k, f in zip(t.column("trial_key").to_pylist(), t.column("is_final").to_pylist()) if f}
-
 
 def to_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
     """Rows -> a table of exactly SCHEMA; unknown keys are an error, missing ones null."""
