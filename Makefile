@@ -6,17 +6,20 @@ BIN    := $(VENV)/bin
 # pull a multi-GB CUDA build. On a GPU machine: make demo TORCH_SPEC=torch
 TORCH_SPEC ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+# Every transitive version that demo, test and CI install (torch aside: TORCH_SPEC pins it).
+# Refreshed on purpose with `make lock`; review and commit its diff.
+LOCK   := requirements.lock
 DEMO_OUT ?= results/demo
 
-.PHONY: demo test bench venv clean-demo weights
+.PHONY: demo test test-fast bench venv clean-demo weights lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[dev]'
 	@touch $@
 
 demo: $(STAMP)
@@ -29,11 +32,26 @@ test: $(STAMP)
 	-@$(BIN)/gan-study weights || echo "Inception weights not fetched: the Inception tests will skip"
 	$(BIN)/python -m pytest -q
 
+# The unit tests alone: no Ray, nothing slow (under a minute).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not ray"
+
 weights: $(STAMP)
 	$(BIN)/gan-study weights
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Resolve the newest versions pyproject.toml admits in a scratch venv and write them all down.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q "$(TORCH_SPEC)"
+	.lock-venv/bin/python -m pip install -q -e '.[dev]'
+	{ echo "# Locked by 'make lock' on $$(date -u +%Y-%m-%d) with $$(.lock-venv/bin/python --version); torch comes from TORCH_SPEC."; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v -i '^torch=='; } > $(LOCK)
+	rm -rf .lock-venv
+	@echo "wrote $(LOCK): review its diff and commit it"
 
 clean-demo:
 	rm -rf $(DEMO_OUT)

@@ -8,8 +8,9 @@ x_(1) <= ... <= x_(n),
     P(min >= x_(i)) = ((n - i + 1) / n)^k                        (with replacement)
     P(min >= x_(i)) = C(n - i + 1, k) / C(n, k)                  (without, k <= n)
 
-so E[min] = sum_i x_(i) (P(min >= x_(i)) - P(min >= x_(i+1))) and the band is read off the
-exact quantiles of the minimum. Trials without a finite FID (diverged, failed) are left out by
+so E[min] = x_(1) + sum_{i>1} (x_(i) - x_(i-1)) P(min >= x_(i)) (the telescoped form of
+sum_i x_(i) P(min = x_(i)): exact for ties, where the gaps are zero) and the band is read off
+the exact quantiles of the minimum. Trials without a finite FID (diverged, failed) are left out by
 default; ``failed_fid`` puts them in the pool with that FID instead (they cost budget).
 """
 from __future__ import annotations
@@ -46,11 +47,11 @@ def min_distribution(values: np.ndarray, ks: Sequence[int], replace: bool = True
     if not replace and (ks > n).any():
         raise ValueError(f"k: without replacement k must be <= n = {n}")
     s = _survival(n, ks, replace)
-    p = s[:, :-1] - s[:, 1:]  # P(min = x_(i))
+    expected = x[0] + s[:, 1:-1] @ np.diff(x)  # x_(1) + sum_i (x_(i+1) - x_(i)) P(min >= x_(i+1))
     cdf = 1.0 - s[:, 1:]  # P(min <= x_(i))
     lo = x[np.minimum((cdf < quantiles[0] - 1e-12).sum(axis=1), n - 1)]
     hi = x[np.minimum((cdf < quantiles[1] - 1e-12).sum(axis=1), n - 1)]
-    return pd.DataFrame({"k": ks, "expected_min": p @ x, "low": lo, "high": hi, "n": n})
+    return pd.DataFrame({"k": ks, "expected_min": expected, "low": lo, "high": hi, "n": n})
 
 
 def budget_curves(df: pd.DataFrame, by: Sequence[str] | str = ("model", "phase"), ks: Sequence[int] | None = None,
