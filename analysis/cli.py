@@ -18,7 +18,15 @@ def analyze(results: str, out: str | None = None, fraction: float = 0.05) -> int
     root = Path(results)
     root = root.parent if root.name == "results" else root
     out_dir = Path(out) if out else root / "analysis"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        print(f"gan-study: error: analysis output: cannot write to {out_dir} ({e.strerror}); "
+              f"the study directory may be read-only: pass --out DIR")
+        return 2
     counts = df.groupby(["phase", "status"]).size().unstack(fill_value=0)
     pct = f"{fraction:.0%}"
     with pd.option_context("display.width", 140, "display.float_format", "{:.2f}".format):

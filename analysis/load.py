@@ -1,16 +1,28 @@
-"""Load a study's Parquet rows into a typed pandas DataFrame."""
+"""Load a study's Parquet rows into a typed pandas DataFrame.
+
+Reads only Parquet: which columns hold the trial config comes from the files' field metadata
+(``group: config``), kept in ``df.attrs["config_columns"]``. A study's ``results/`` holds one
+``<trial_key>.parquet`` per trial; anything else there (a copy such as ``X (copy).parquet``, a
+truncated or junk file) is left out with a warning naming it, never read twice or fatal.
+"""
 from __future__ import annotations
 
+import re
+import warnings
 from typing import Iterable
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 # Columns that name a choice (study factors): pandas categoricals, cheap to group by.
 CATEGORICAL = ("study", "phase", "model", "dataset", "architecture", "arch_options", "loss", "penalty", "d_norm",
                "g_norm", "g_head", "z_dist", "step_unit", "n_dis_schedule", "feature_extractor", "fid_split",
                "status", "precision")
+CONFIG_ATTR = "config_columns"
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 FILTERS = ("phase", "dataset", "architecture", "status", "loss", "penalty", "d_norm", "model", "study")
 
 
@@ -33,14 +45,49 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _trial_files(fs: pafs.FileSystem, root: str) -> list[str]:
+    files = []
+    for info in fs.get_file_info(pafs.FileSelector(root)):
+        if info.base_name.startswith((".", "_")):
+            continue
+        stem = info.base_name[: -len(".parquet")] if info.base_name.endswith(".parquet") else ""
+        if info.type == pafs.FileType.File and KEY_RE.match(stem):
+            files.append(info.path)
+        else:
+            warnings.warn(f"results: {info.path}: not a trial file (expected <trial_key>.parquet); left out",
+                          stacklevel=3)
+    return sorted(files)
+
+
+def _readable(fs: pafs.FileSystem, files: list[str]) -> list[str]:
+    good = []
+    for path in files:
+        try:
+            with fs.open_input_file(path) as f:
+                pq.read_table(f)
+            good.append(path)
+        except (pa.ArrowException, OSError) as e:
+            warnings.warn(f"results: {path}: unreadable Parquet ({str(e).splitlines()[0][:200]}); left out",
+                          stacklevel=3)
+    return good
+
+
 def load_rows(path: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Every row (one per trial and evaluation) of the study at ``path`` (a local path or any
     URI pyarrow reads: s3://, gs://, ...), typed: factors as categoricals, ``bo_round`` as a
     nullable integer, ``timestamp`` as UTC datetimes."""
     fs, root = _results_dir(str(path))
-    dataset = ds.dataset(root, format="parquet", filesystem=fs, ignore_prefixes=[".", "_"])
-    table = dataset.to_table(columns=list(columns) if columns is not None else None)
-    return _typed(table.to_pandas())
+    files = _trial_files(fs, root)
+    cols = list(columns) if columns is not None else None
+    try:
+        dataset = ds.dataset(files, format="parquet", filesystem=fs)
+        table = dataset.to_table(columns=cols)
+    except (pa.ArrowException, OSError):  # a damaged file: find it, read the rest
+        dataset = ds.dataset(_readable(fs, files), format="parquet", filesystem=fs)
+        table = dataset.to_table(columns=cols)
+    df = _typed(table.to_pandas())
+    df.attrs[CONFIG_ATTR] = [f.name for f in dataset.schema if (f.metadata or {}).get(b"group") == b"config"]
+    return df
 
 
 def select_trials(rows: pd.DataFrame, which: str = "final") -> pd.DataFrame:

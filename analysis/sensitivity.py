@@ -6,6 +6,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.load import CONFIG_ATTR
+
 HYPERPARAMETERS = ("lr", "beta1", "beta2", "n_dis", "penalty_lambda")
 LOG_SCALE = ("lr", "penalty_lambda")
 # Columns that are not part of what a trial computes: two trials equal in every other column
@@ -25,13 +27,16 @@ def best_per_group(df: pd.DataFrame, by: Sequence[str] | str, metric: str = "fid
     return ok.sort_values(metric, kind="stable").drop_duplicates(by, keep="first").sort_values(by)
 
 
-def seed_spread(df: pd.DataFrame, metric: str = "fid") -> pd.DataFrame:
+def seed_spread(df: pd.DataFrame, metric: str = "fid", config_columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Trials that differ only in their seed (whatever their phase), grouped: count, mean, std,
     min, max of ``metric`` (Lucic et al. 2018 re-ran each model's best setting with many seeds
-    to show this spread; the ``seeds`` phase does that)."""
-    from study.store import CONFIG  # the trial-config columns of the results schema
-
-    keys = [f.name for f in CONFIG if f.name in df.columns and f.name not in NOT_CONFIG and df[f.name].notna().any()]
+    to show this spread; the ``seeds`` phase does that). The trial-config columns are those the
+    Parquet files mark as such (``analysis.load`` keeps them in ``df.attrs``), or ``config_columns``."""
+    columns = config_columns if config_columns is not None else df.attrs.get(CONFIG_ATTR)
+    if columns is None:
+        raise ValueError("config_columns: not given and not in df.attrs; load the rows with analysis.load "
+                         "or pass the trial-config column names")
+    keys = [c for c in columns if c in df.columns and c not in NOT_CONFIG and df[c].notna().any()]
     grouped = df.groupby(keys, observed=True, dropna=False)[metric]
     table = grouped.agg(["count", "mean", "std", "min", "max"])
     return table[table["count"] > 1].reset_index()

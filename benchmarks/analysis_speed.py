@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import analysis
-from study.config import TrialConfig
-from study.store import SCHEMA
+from study.gan.config import TrialConfig
+from study.engine.schema import SCHEMA
 
 KS = np.arange(1, 101)
 

@@ -43,9 +43,103 @@ def noop_trainable(config):
                  "wall_time_s": 0.0})
 
 
+def noop_evaluations(config):
+    """A no-op trial that reports ``steps // eval_every`` evaluations, like a real one."""
+    from ray import tune
+
+    from study.engine.tune.searcher import request_of
+
+    cfg = request_of(config).config
+    n = cfg.steps // cfg.eval_every
+    for i in range(1, n + 1):
+        tune.report({"step": i * cfg.eval_every, "fid": 100.0 * cfg.lr + cfg.beta1 + i, "best_fid": 1.0,
+                     "status": "ok", "error": "", "is_final": i == n, "wall_time_s": 0.0})
+
+
+def _rss_mib() -> float:
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scale(trials: int, models: int, evaluations: int) -> dict:
+    """A study of ``trials`` no-op trials over ``models`` models (grid plus BO rounds), each
+    reporting ``evaluations`` times: the driver's seconds per trial and memory, first thousand
+    against last, and how long ``status`` and ``analysis.load`` take on the finished study."""
+    import threading
+
+    import ray
+
+    import analysis
+    from study.engine.driver import run_study
+    from study.engine.spec import parse_spec
+    from study.engine.status import study_status
+
+    losses = ["ns", "mm", "wgan", "hinge", "ls"]
+    d_norms = ["none", "bn", "sn", "ln", "wn"]
+    g_norms = ["bn", "none"]
+    assert models <= 50
+    per_model = trials // models
+    grid_seeds = max(1, per_model // 5 // 4)  # a fifth of each model's trials in the grid (4 settings)
+    grid = 4 * grid_seeds
+    rounds = max(1, (per_model - grid) // 10)
+    spec_dict = {"name": "scale", "factors": {"loss": losses, "d_norm": d_norms, "g_norm": g_norms},
+                 "trial": {"steps": evaluations, "eval_every": 1},
+                 "grid": {"preset": "kurach2019", "select": [1, 5, 9, 13], "seeds": list(range(grid_seeds))},
+                 "bo": {"rounds": rounds, "trials_per_round": 10, "sampler": "tpe", "seed": 0},
+                 "resources": {"cpu": 1}}
+    spec = parse_spec(spec_dict)
+    n_models = len(spec.models())
+    assert n_models == models == 50, "the scale study has 5 losses x 5 D normalizers x 2 G normalizers"
+    total = n_models * (grid + rounds * 10)
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+
+    def sample():
+        while not stop.wait(1.0):
+            samples.append((time.time(), _rss_mib()))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        slots = os.cpu_count() or 1
+        ray.init(address="local", num_cpus=slots, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        t = time.perf_counter()
+        run_study(spec, yaml.safe_dump(spec_dict), f"{tmp}/scale", log=lambda *a, **k: None,
+                  trainable=noop_evaluations)
+        wall = time.perf_counter() - t
+        stop.set()
+        ray.shutdown()
+        rows = pd.read_parquet(f"{tmp}/scale/results", columns=["trial_key", "is_final", "timestamp"])
+        done_at = sorted(ts.timestamp() for ts in rows.loc[rows.is_final, "timestamp"])
+        assert len(done_at) == total, (len(done_at), total)
+        window = min(1000, total // 5)
+        first = (done_at[window] - done_at[0]) / window
+        last = (done_at[-1] - done_at[-1 - window]) / window
+
+        def rss_at(when: float) -> float:
+            return min(samples, key=lambda s: abs(s[0] - when))[1]
+
+        rss_first, rss_last = rss_at(done_at[window]), rss_at(done_at[-1])
+        t = time.perf_counter()
+        study_status(f"{tmp}/scale", log=lambda *a: None)
+        status_s = time.perf_counter() - t
+        t = time.perf_counter()
+        analysis.load(f"{tmp}/scale")
+        load_s = time.perf_counter() - t
+    return {"scale_trials": total, "scale_models": n_models, "scale_evaluations": evaluations,
+            "scale_rows": len(rows), "scale_wall_s": round(wall, 1), "scale_trials_per_s": round(total / wall, 2),
+            "scale_first_s_per_trial": round(first, 4), "scale_last_s_per_trial": round(last, 4),
+            "scale_s_per_trial_ratio": round(last / first, 3), "scale_rss_first_mib": round(rss_first),
+            "scale_rss_last_mib": round(rss_last), "scale_rss_ratio": round(rss_last / rss_first, 3),
+            "status_s": round(status_s, 2), "analysis_load_s": round(load_s, 2)}
+
+
 def _one(cfg_dict: dict) -> None:
-    from study.config import TrialConfig
-    from study.trial import run_trial
+    from study.gan.config import TrialConfig
+    from study.gan.trial import run_trial
 
     run_trial(TrialConfig.from_dict(cfg_dict), lambda row: None)
 
@@ -85,12 +179,19 @@ def main() -> None:
     parser.add_argument("--noop", type=int, default=60)
     parser.add_argument("--trials", type=int, default=8, help="N: the smaller study; the larger has 2N")
     parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--scale", type=int, default=0, metavar="TRIALS",
+                        help="only the scale mode: this many no-op trials over 50 models (the issue's: 5000)")
+    parser.add_argument("--evaluations", type=int, default=20, help="evaluations per trial in the scale mode")
     args = parser.parse_args()
+    if args.scale:
+        figures = scale(args.scale, 50, args.evaluations)
+        print(json.dumps(figures))
+        return
     import ray
 
-    from study.driver import run_study
-    from study.spec import parse_spec
-    from study.trial import run_trial
+    from study.engine.driver import run_study
+    from study.engine.spec import parse_spec
+    from study.gan.trial import run_trial
 
     slots = os.cpu_count() or 1
     n = max(2, args.trials // 2 * 2)

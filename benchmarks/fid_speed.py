@@ -19,7 +19,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from study.metrics.frechet import feature_statistics, frechet_distance
+from study.gan.metrics.frechet import feature_statistics, frechet_distance
 
 
 def sqrtm_fid(mu1, s1, mu2, s2) -> float:
@@ -37,8 +37,8 @@ def timed(fn, repeats: int) -> tuple[float, float]:
 
 
 def inception_throughput(device: torch.device, n: int) -> float | None:
-    from study.metrics import inception_weights
-    from study.metrics.extractors import EXTRACTORS, extract
+    from study.gan.metrics import inception_weights
+    from study.gan.metrics.extractors import EXTRACTORS, extract
 
     try:
         inception_weights.resolve()

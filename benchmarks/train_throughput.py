@@ -19,13 +19,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from study.config import TrialConfig
-from study.data import load_dataset
-from study.data.registry import to_range
-from study.device import pick_device
-from study.models import HEADS, build_models
-from study.normalizers import NORMALIZERS
-from study.trial import run_trial
+from study.gan.config import TrialConfig
+from study.gan.data import load_dataset
+from study.gan.data.registry import to_range
+from study.gan.device import pick_device
+from study.gan.models import HEADS, build_models
+from study.gan.normalizers import NORMALIZERS
+from study.gan.trial import run_trial
 
 CASES = {
     "dcgan16_demo": dict(architecture="dcgan", resolution=16, width=0.25, z_dim=32, d_norm="none"),

@@ -6,10 +6,10 @@ lr in {2e-4, 1e-4, 1e-3}, lambda in {1, 10} and (beta1, beta2, n_dis) in
 {(0.5, 0.9, 5), (0.5, 0.999, 1), (0.5, 0.999, 5), (0.9, 0.999, 5)}, in that order
 (index = ((lr_i * 2) + lambda_i) * 4 + adam_i).
 
-``bo_space(penalty)``: Table 2's ranges for sequential Bayesian optimisation: lr in
-[1e-5, 1e-2] log; lambda in [1e-4, 1e1] log for the L2 penalty and [1e-1, 1e2] log for the
-others (absent without a penalty); beta1, beta2 uniform in [0, 1]. Adam rejects beta = 1, so
-the upper end is 0.9999 here.
+``bo_space(lambda_range)``: Table 2's ranges for sequential Bayesian optimisation: lr in
+[1e-5, 1e-2] log; lambda in the penalty's own range, log (Table 2: [1e-4, 1e1] for L2,
+[1e-1, 1e2] for the others; each penalty's registry entry carries it; absent without a
+penalty); beta1, beta2 uniform in [0, 1]. Adam rejects beta = 1, so the upper end is 0.9999.
 """
 from __future__ import annotations
 
@@ -35,13 +35,12 @@ class Range:
     log: bool
 
 
-def bo_space(penalty: str) -> dict[str, Range]:
+def bo_space(lambda_range: tuple[float, float] | None) -> dict[str, Range]:
+    """The searched ranges; ``lambda_range`` is the penalty's (None: no penalty, no lambda)."""
     space = {"lr": Range(1e-5, 1e-2, True), "beta1": Range(0.0, BETA_HIGH, False),
              "beta2": Range(0.0, BETA_HIGH, False)}
-    if penalty == "l2":
-        space["penalty_lambda"] = Range(1e-4, 1e1, True)
-    elif penalty != "none":
-        space["penalty_lambda"] = Range(1e-1, 1e2, True)
+    if lambda_range is not None:
+        space["penalty_lambda"] = Range(lambda_range[0], lambda_range[1], True)
     return space
 
 

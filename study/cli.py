@@ -5,24 +5,34 @@ import argparse
 import sys
 from pathlib import Path
 
-from study.config import ConfigError
+from study.gan.config import ConfigError
+
+
+def _finish(run) -> int:
+    """The last line says how the study ended; a study with failed trials exits 1."""
+    counts = ", ".join(f"{run.outcomes.get(s, 0)} {s}" for s in ("ok", "diverged", "failed"))
+    if run.failed:
+        print(f"gan-study: study ended with {run.failed} failed trials ({counts}) in {run.wall_time_s:.0f}s; "
+              f"their errors are in the results' 'error' column (gan-study status, then resume to retry)")
+        return 1
+    print(f"done in {run.wall_time_s:.0f}s: {counts}; results (Parquet): {run.results_dir}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from study.driver import run_study
-    from study.spec import load_spec
+    from study.engine.driver import run_study
+    from study.engine.spec import load_spec
 
     spec = load_spec(args.study_file)
     out = Path(args.out or Path("results") / spec.name)
     print(f"study {spec.name!r}: {len(spec.models())} models, {len(spec.grid_trials())} grid trials, "
           f"{len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round if spec.bo else 0} BO trials -> {out}")
     run = run_study(spec, Path(args.study_file).read_text(), out, address=args.address, num_cpus=args.num_cpus)
-    print(f"done in {run.wall_time_s:.0f}s; results (Parquet): {run.results_dir}")
-    return 0
+    return _finish(run)
 
 
 def _submit(args: argparse.Namespace) -> int:
-    from study.submit import submit
+    from study.engine.tune.submit import submit
 
     job_id = submit(args.study_file, args.address, args.out, wait=args.wait)
     print(f"submitted job {job_id} to {args.address}; follow it with: ray job logs --address {args.address} "
@@ -31,20 +41,13 @@ def _submit(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    import yaml
+    from study.engine.driver import run_study
+    from study.engine.spec import read_spec_file
 
-    from study.driver import run_study
-    from study.spec import parse_spec
-
-    spec_file = Path(args.study_dir) / "study.yaml"
-    if not spec_file.is_file():
-        raise FileNotFoundError(f"study_dir: no study.yaml in {args.study_dir}; is it a study directory?")
-    text = spec_file.read_text()
-    spec = parse_spec(yaml.safe_load(text))
+    spec, text = read_spec_file(args.study_dir)
     print(f"resuming study {spec.name!r} in {args.study_dir}")
     run = run_study(spec, text, args.study_dir, address=args.address, num_cpus=args.num_cpus)
-    print(f"done in {run.wall_time_s:.0f}s; results (Parquet): {run.results_dir}")
-    return 0
+    return _finish(run)
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -66,7 +69,7 @@ def _report(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from study.status import study_status
+    from study.engine.status import study_status
 
     table = study_status(args.study_dir)
     with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20,
@@ -78,7 +81,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _weights(args: argparse.Namespace) -> int:
-    from study.metrics import inception_weights as w
+    from study.gan.metrics import inception_weights as w
 
     if args.check:
         path, known = w.resolve(args.path)
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError, RuntimeError) as e:
+    except (ConfigError, FileNotFoundError, PermissionError, RuntimeError) as e:
         print(f"gan-study: error: {e}", file=sys.stderr)
         return 2
 

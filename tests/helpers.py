@@ -8,3 +8,19 @@ def result_files(results: Path) -> list[Path]:
     if not results.exists():
         return []
     return [f for f in results.glob("*.parquet") if not f.name.startswith(".")]
+
+
+def descends_from(pid: int, ancestor: int) -> bool:
+    """Whether ``pid`` is ``ancestor`` or one of its descendants (Linux /proc), so that a test
+    signals only processes it started, never other people's work on the machine."""
+    seen = set()
+    while pid > 1 and pid not in seen:
+        if pid == ancestor:
+            return True
+        seen.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the command name is the parent pid
+    return False

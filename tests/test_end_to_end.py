@@ -10,8 +10,8 @@ import yaml
 
 import analysis
 from analysis.cli import analyze
-from study.driver import run_study
-from study.spec import parse_spec
+from study.engine.driver import run_study
+from study.engine.spec import parse_spec
 
 pytestmark = pytest.mark.ray
 
@@ -85,13 +85,20 @@ def test_finished_trials_leave_no_checkpoints_behind(study_run):
     assert [p for p in (out / "ray").rglob("checkpoint_*")] == []
 
 
-def test_rerun_runs_nothing_again_and_duplicates_nothing(study_run, ray_local):
-    out, _, text = study_run
-    before = pd.read_parquet(out / "results")
+def _tree(root):
+    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")}
+
+
+def test_rerun_runs_nothing_again_and_writes_nothing(study_run, ray_local):
+    out, run, text = study_run
+    assert run.outcomes == {"ok": 28} and run.failed == 0
+    before, tree = pd.read_parquet(out / "results"), _tree(out)
     again = run_study(parse_spec(STUDY), text, out)
     assert again.grid_trials == 0 and again.bo_trials == 0 and again.seed_trials == 0
+    assert again.outcomes == {"ok": 28}
     after = pd.read_parquet(out / "results")
     assert len(after) == len(before)
+    assert _tree(out) == tree  # a finished study resumes on read-only storage: not one file touched
 
 
 def test_a_different_study_in_the_same_directory_is_refused(study_run, ray_local):
@@ -110,6 +117,18 @@ def test_analyze_prints_tables_and_writes_a_readable_png(study_run, capsys):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = matplotlib.image.imread(png)
     assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_analyze_with_an_unwritable_default_output_says_so(study_run, tmp_path, capsys):
+    out, _, _ = study_run
+    blocked = tmp_path / "study"
+    blocked.mkdir()
+    (blocked / "results").symlink_to(out / "results")
+    (blocked / "analysis").write_text("a file where the output folder would go")
+    assert analyze(str(blocked)) == 2
+    printed = capsys.readouterr().out
+    assert "cannot write to" in printed and "pass --out DIR" in printed
+    assert analyze(str(blocked), str(tmp_path / "elsewhere")) == 0
 
 
 def test_report_is_written_from_the_study(study_run, tmp_path):

@@ -13,10 +13,10 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import result_files
+from tests.helpers import descends_from, result_files
 
-from study.driver import run_study
-from study.spec import parse_spec
+from study.engine.driver import run_study
+from study.engine.spec import parse_spec
 
 pytestmark = pytest.mark.ray
 
@@ -30,8 +30,9 @@ STUDY = {
 
 
 def _trial_worker_pids() -> list[int]:
+    """This test session's trial processes only: descendants of this process (the Ray it started)."""
     out = subprocess.run(["pgrep", "-f", "ImplicitFunc"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    return [int(p) for p in out.split() if descends_from(int(p), os.getpid())]
 
 
 def test_a_killed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
@@ -51,7 +52,7 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    run_study(parse_spec(STUDY), yaml.safe_dump(STUDY), tmp_path)
+    run_study(parse_spec(STUDY), yaml.safe_dump(STUDY), tmp_path, flush_every_s=0)
     thread.join(timeout=5)
     assert killed, "the trial finished before it could be killed"
     rows = pd.read_parquet(tmp_path / "results")
@@ -73,7 +74,8 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint_and_succeeds(ra
     marker = tmp_path / "raised-once"
 
     def flaky(config):  # the real trainable; its trial raises once, at its second evaluation
-        from study import driver, trial
+        from study.engine.tune import trainable
+        from study.gan import trial
 
         real = trial.run_trial
 
@@ -88,7 +90,7 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint_and_succeeds(ra
 
         trial.run_trial = run
         try:
-            driver.tune_trainable(config)
+            trainable.tune_trainable(config)
         finally:
             trial.run_trial = real
 
@@ -104,7 +106,9 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint_and_succeeds(ra
 
 def test_a_trial_fed_nan_is_stored_diverged_and_the_next_bo_round_still_comes(ray_local, tmp_path):
     def nan_in_round_0(config):  # the real trainable; round-0 BO trials train on NaN images
-        from study import driver, trial
+        from study.engine.tune import trainable
+        from study.engine.tune.searcher import request_of
+        from study.gan import trial
 
         real = trial.load_dataset
 
@@ -112,10 +116,10 @@ def test_a_trial_fed_nan_is_stored_diverged_and_the_next_bo_round_still_comes(ra
             data = real(*args)
             return dataclasses.replace(data, train=torch.full_like(data.train, float("nan")))
 
-        if config["cfg"]["meta"].get("bo_round") == 0:
+        if request_of(config).bo_round == 0:
             trial.load_dataset = poisoned
         try:
-            driver.tune_trainable(config)
+            trainable.tune_trainable(config)
         finally:
             trial.load_dataset = real
 
@@ -128,3 +132,19 @@ def test_a_trial_fed_nan_is_stored_diverged_and_the_next_bo_round_still_comes(ra
     diverged = final[final["status"] == "diverged"]
     assert diverged["fid"].isna().all() and diverged["step"].eq(1).all()  # caught at the first step
     assert diverged["error"].str.contains("non-finite loss at step 1").all()
+
+
+def test_a_study_with_a_failed_trial_says_so_and_exits_non_zero(ray_local, tmp_path, capsys):
+    from study.cli import _finish
+
+    def broken(config):
+        raise RuntimeError("a bug in the trial")
+
+    study = _tiny("broken", max_failures=0)
+    run = run_study(parse_spec(study), yaml.safe_dump(study), tmp_path / "study", trainable=broken)
+    assert run.outcomes == {"failed": 1} and run.failed == 1
+    assert _finish(run) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "study ended with 1 failed trials" in last
+    row = pd.read_parquet(tmp_path / "study" / "results").iloc[0]
+    assert row["status"] == "failed" and "a bug in the trial" in row["error"]

@@ -134,7 +134,7 @@ def test_a_study_runs_on_both_nodes_and_survives_losing_one(two_node_cluster, tm
 
 def test_submit_sends_a_study_through_the_jobs_api(tmp_path, ray_local):
     # ray_local: another Ray instance on the machine, as in the full test session
-    from study.submit import submit
+    from study.engine.tune.submit import submit
 
     study = {**STUDY, "name": "submitted", "factors": {"loss": ["ns"]}, "grid": {"select": [1]}}
     study_file = tmp_path / "study.yaml"

@@ -47,15 +47,21 @@ def test_driver_killed_mid_bo_then_resumed(tmp_path):
     driver = subprocess.Popen(_cli("run", str(study_file), "--out", str(out), "--num-cpus", "2"), env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 240
+    second = None
     try:
         while time.time() < deadline:
             final = _final(out)
+            if second is None and (out / "driver.lock").exists() and (out / "study.yaml").exists():  # a 2nd driver
+                second = subprocess.run(_cli("resume", str(out), "--num-cpus", "1"), env=env, capture_output=True,
+                                        text=True, timeout=120)
             if ((final["phase"] == "bo").sum() >= 3) or driver.poll() is not None:
                 break
             time.sleep(0.2)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait()
+    assert second is not None and second.returncode == 2, second and second.stdout + second.stderr
+    assert "in use by another driver" in second.stderr and "pid" in second.stderr
     before = _final(out)
     n_bo = int((before["phase"] == "bo").sum())
     assert 3 <= n_bo < 12, f"killed too late or too early: {n_bo} BO trials done"
@@ -72,6 +78,8 @@ def test_driver_killed_mid_bo_then_resumed(tmp_path):
     bo = final[final["phase"] == "bo"]
     assert bo.groupby(["model", "bo_round"]).size().to_dict() == {(m, r): 2 for m in ("loss=ns", "loss=wgan")
                                                                    for r in range(3)}
+    assert not bo.duplicated(["model", "lr", "beta1", "beta2"]).any()  # no BO setting suggested twice
+    assert (out / "optuna" / "journal.log").stat().st_size > 0  # the Optuna studies live in the study directory
     for name, content in kept.items():  # finished trials did not run again
         assert (out / "results" / name).read_bytes() == content
     assert "already done" in done.stdout

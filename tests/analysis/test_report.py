@@ -11,8 +11,8 @@ import pytest
 
 import analysis
 from analysis.report import build_report, markdown_table
-from study.config import TrialConfig
-from study.store import ResultsStore
+from study.gan.config import TrialConfig
+from study.engine.store import ResultsStore
 
 
 def synthetic_study(path, seed=0):
@@ -86,6 +86,7 @@ def _chromium():
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+@pytest.mark.slow
 def test_report_files_and_page_in_a_headless_browser(tmp_path):
     report = build_report(str(synthetic_study(tmp_path / "study")), tmp_path / "report")
     text = report.html.read_text()

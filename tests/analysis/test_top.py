@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 import analysis
+from analysis.load import load
 from analysis.top import summarize, top_fraction
-from study.config import TrialConfig
-from study.store import ResultsStore
+from study.gan.config import TrialConfig
+from study.engine.store import ResultsStore
 
 
 def table():
@@ -71,3 +72,18 @@ def test_load_final_or_best_and_filters(tmp_path):
     assert list(analysis.load(str(tmp_path), status="ok")["trial_key"]) == ["k1"]
     with pytest.raises(FileNotFoundError, match="no study results"):
         analysis.load(str(tmp_path / "nowhere"))
+
+
+def test_load_leaves_out_damaged_files_and_copies_and_keeps_the_config_columns(tmp_path):
+    store = ResultsStore(str(tmp_path))
+    base = {"study": "s", "phase": "grid", "model": "loss=ns", **TrialConfig().to_dict(), "status": "ok"}
+    store.write_trial("k1", [{**base, "trial_key": "k1", "step": 10, "fid": 5.0, "is_final": True}])
+    results = tmp_path / "results"
+    (results / "k1 (copy).parquet").write_bytes((results / "k1.parquet").read_bytes())
+    (results / "k2.parquet").write_bytes(b"junk")
+    with pytest.warns(UserWarning) as caught:
+        df = load(str(tmp_path))
+    assert len(df) == 1 and df["fid"].tolist() == [5.0]  # the copy is not counted twice
+    assert {w.message.args[0].split(":")[1].strip() for w in caught} == {str(results / "k1 (copy).parquet"),
+                                                                        str(results / "k2.parquet")}
+    assert "lr" in df.attrs["config_columns"] and "fid" not in df.attrs["config_columns"]

@@ -1,0 +1,141 @@
+"""The study driver: runs a StudySpec on Ray Tune and writes every row to the store.
+
+One Tuner runs the whole study: ``PhasedScheduler`` (study/engine/phases.py) hands out the
+literature grid, Bayesian optimisation in rounds for every model at once and the seeds phase,
+gating per model, so no slot idles at a phase boundary and trial processes stay warm for the
+whole study. Trials whose key already has a final row in the store are not run again, so
+re-running a study continues it. One driver holds a study directory at a time
+(study/engine/lock.py). Everything Ray does is in study/engine/tune/.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow.fs as pafs
+
+from study.engine.lock import DriverLock
+from study.engine.provenance import provenance
+from study.engine.spec import StudySpec, load_yaml
+from study.engine.status import STATUS_COLUMNS, is_finished
+from study.engine.store import ResultsStore
+from study.gan.config import ConfigError
+
+
+class Log:
+    """The driver's progress printer. Tune pickles its callbacks (tuner.pkl), and Ray's tqdm
+    support replaces ``builtins.print`` in the driver once it shows a bar, after which the
+    original ``print`` no longer pickles by reference: this pickles as "print at call time"."""
+
+    def __init__(self, fn=None) -> None:
+        self.fn = fn
+
+    def __call__(self, *args, **kwargs) -> None:
+        (self.fn or print)(*args, **kwargs)
+
+    def __reduce__(self):
+        return (Log, ())
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    study_dir: str
+    results_dir: str
+    grid_trials: int
+    bo_trials: int
+    seed_trials: int
+    wall_time_s: float
+    outcomes: dict[str, int]  # final status -> trials, over the whole study directory
+
+    @property
+    def failed(self) -> int:
+        return self.outcomes.get("failed", 0)
+
+
+def record_spec(spec_text: str, study_dir: str) -> None:
+    """Write the study file into the study directory (any pyarrow URI), or check it is the same
+    (and then write nothing: a finished study resumes on read-only storage)."""
+    fs, root = pafs.FileSystem.from_uri(study_dir)
+    path = f"{root}/study.yaml"
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        with fs.open_input_stream(path) as f:
+            if load_yaml(f.read().decode()) != load_yaml(spec_text):
+                raise ConfigError(f"study_dir: {study_dir} already holds a different study; choose another directory")
+        return
+    fs.create_dir(root, recursive=True)
+    with fs.open_output_stream(f"{root}/.study.yaml.tmp") as out:
+        out.write(spec_text.encode())
+    fs.move(f"{root}/.study.yaml.tmp", path)
+
+
+def study_uri(study_dir: str | Path) -> str:
+    """A local path becomes an absolute file:// URI; URIs (s3://, gs://, file://) pass through."""
+    text = str(study_dir)
+    return text.rstrip("/") if "://" in text else Path(text).resolve().as_uri()
+
+
+def _outcomes(rows: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in rows:
+        if r["is_final"]:
+            out[r["status"]] = out.get(r["status"], 0) + 1
+    return out
+
+
+def _archive_interrupted_bo(store: ResultsStore, stored: list[dict[str, Any]], log) -> list[dict[str, Any]]:
+    """Partial rows of BO trials a dead driver left running move aside; the scheduler hands
+    those trials out again (same setting and key with an Optuna journal) and they run afresh."""
+    bo_rows = [r for r in stored if r["phase"] == "bo"]
+    in_flight = {r["trial_key"] for r in bo_rows} - {r["trial_key"] for r in bo_rows if r["is_final"]}
+    if not in_flight:
+        return stored
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    folder = store.archive(in_flight, f"interrupted-bo-{stamp}")
+    log(f"bo phase: {len(in_flight)} interrupted trials moved to {folder}")
+    return [r for r in stored if r["trial_key"] not in in_flight]
+
+
+def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
+              num_cpus: int | None = None, log=print, trainable: Callable[[dict[str, Any]], None] | None = None,
+              reuse_actors: bool = True, flush_every_s: float = 5.0, lease_s: float = 60.0) -> StudyRun:
+    """Run every phase of ``spec`` (or what a previous run left); results land in ``<study_dir>/results``."""
+    from study.engine.bo import journal_storage
+    from study.engine.phases import PhasedScheduler
+    from study.engine.tune import runner
+    from study.engine.tune.callbacks import StoreCallback
+    from study.engine.tune.searcher import StudySearcher
+
+    start = time.perf_counter()
+    log = Log(log)
+    study_dir = study_uri(study_dir)
+    store = ResultsStore(study_dir, create=False)
+    fs, root = pafs.FileSystem.from_uri(study_dir)
+    if fs.get_file_info(f"{root}/study.yaml").type == pafs.FileType.File:  # a study that may be finished
+        record_spec(spec_text, study_dir)  # (only checks: the same study)
+        table = store.table(log=log, columns=STATUS_COLUMNS)
+        if is_finished(spec, table.to_pandas()):
+            log(f"study {spec.name!r} is finished: nothing to run")
+            return StudyRun(study_dir, store.root, 0, 0, 0, time.perf_counter() - start,
+                            _outcomes(table.to_pylist()))
+    threads = max(1, int(spec.resources.cpu))
+    fs.create_dir(root, recursive=True)
+    with DriverLock(study_dir, lease_s=lease_s, log=log), runner.ray_runtime(address, num_cpus):
+        runner.check_resources(spec)  # before anything is written
+        record_spec(spec_text, study_dir)
+        store = ResultsStore(study_dir)
+        stored = _archive_interrupted_bo(store, store.table(repair=True, log=log).to_pylist(), log)
+        partial: dict[str, list[dict[str, Any]]] = {}
+        for r in stored:
+            if not r["is_final"]:
+                partial.setdefault(r["trial_key"], []).append(r)
+        scheduler = PhasedScheduler(spec, stored, threads, log, storage=journal_storage(study_dir))
+        total = scheduler.upper_bound()
+        if total:
+            callback = StoreCallback(store, spec.name, provenance(), partial, log, total, flush_every_s)
+            runner.fit(spec, study_dir, StudySearcher(scheduler), [callback], total, trainable, reuse_actors)
+        outcomes = _outcomes(store.table(log=log, columns=["is_final", "status"]).to_pylist())
+    return StudyRun(study_dir, store.root, scheduler.suggested["grid"], scheduler.suggested["bo"],
+                    scheduler.suggested["seeds"], time.perf_counter() - start, outcomes)

@@ -1,0 +1,167 @@
+"""The results store: a Parquet dataset, one file per trial key, written atomically.
+
+Layout: ``<study_dir>/results/<trial_key>.parquet``. A trial's file holds all of its rows (one
+per evaluation) and is replaced whole when its rows change: written under a temporary name
+starting with '.', then renamed over the old file, so a crash leaves either the old or the new
+file, never half of one, and readers (pyarrow, pandas, DuckDB, Polars) skip the temporary
+names. Re-running a trial key replaces its rows; it never duplicates them.
+
+Anything else in ``results/`` (a truncated or junk ``*.parquet``, a copy such as
+``X (copy).parquet``, a stray file) would break or double what a Parquet reader sees of the
+folder: ``scan`` finds such files and ``quarantine`` moves them to ``results/.quarantine/``
+(never deletes them), with a warning naming each.
+
+Any URI pyarrow understands works as the study directory (local path, NFS, s3://, gs://).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from study.engine.schema import SCHEMA, STATUSES
+
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # trial keys are 16 hex digits; tests use short names
+QUARANTINE = ".quarantine"
+
+
+def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
+    fs, path = pafs.FileSystem.from_uri(uri) if "://" in uri else (pafs.LocalFileSystem(), uri)
+    return fs, path.rstrip("/")
+
+
+@dataclass
+class Scan:
+    """What ``results/`` holds: the valid rows, and the files that are not valid trial files."""
+
+    table: pa.Table
+    bad: dict[str, str] = field(default_factory=dict)  # path -> why
+
+
+class ResultsStore:
+    """Reads and writes the trial rows of one study directory."""
+
+    def __init__(self, study_dir: str, create: bool = True) -> None:
+        self.uri = str(study_dir)
+        self.fs, root = filesystem(self.uri)
+        self.root = f"{root}/results"
+        if create:
+            self.fs.create_dir(self.root, recursive=True)
+
+    def path(self, trial_key: str) -> str:
+        return f"{self.root}/{trial_key}.parquet"
+
+    def write_trial(self, trial_key: str, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Atomically replace the rows of ``trial_key`` with ``rows``."""
+        if not KEY_RE.match(trial_key):
+            raise ValueError(f"trial_key: invalid value {trial_key!r}; allowed: 1-128 letters, digits, '_', '-'")
+        table = to_table(rows)
+        if table.num_rows and set(table.column("trial_key").to_pylist()) != {trial_key}:
+            raise ValueError(f"trial_key: rows for {trial_key} carry other keys")
+        tmp = f"{self.root}/.tmp-{trial_key}-{uuid.uuid4().hex}.parquet"
+        with self.fs.open_output_stream(tmp) as out:
+            pq.write_table(table, out)
+        self.fs.move(tmp, self.path(trial_key))
+
+    def read_trial(self, trial_key: str) -> list[dict[str, Any]]:
+        info = self.fs.get_file_info(self.path(trial_key))
+        if info.type == pafs.FileType.NotFound:
+            return []
+        with self.fs.open_input_file(self.path(trial_key)) as f:
+            return pq.read_table(f, schema=SCHEMA).to_pylist()
+
+    def _listing(self) -> tuple[list[str], dict[str, str]]:
+        try:
+            infos = self.fs.get_file_info(pafs.FileSelector(self.root))
+        except FileNotFoundError:
+            return [], {}
+        files, bad = [], {}
+        for i in infos:
+            if i.base_name.startswith((".", "_")):  # temporaries, archives, the quarantine: not the dataset
+                continue
+            if i.type != pafs.FileType.File:
+                bad[i.path] = "not a trial file (a folder)"
+            elif not (i.base_name.endswith(".parquet") and KEY_RE.match(i.base_name[: -len(".parquet")])):
+                bad[i.path] = "not a trial file (expected <trial_key>.parquet)"
+            else:
+                files.append(i.path)
+        return sorted(files), bad
+
+    def scan(self, columns: list[str] | None = None) -> Scan:
+        """Every valid row (of ``columns``, default all), and the files that are not valid trial
+        files (with the reason). One dataset read when all is well; file by file only to find
+        what is damaged."""
+        files, bad = self._listing()
+        empty = SCHEMA.empty_table() if columns is None else SCHEMA.empty_table().select(columns)
+        if not files:
+            return Scan(empty, bad)
+        try:
+            return Scan(self._read(files, columns), bad)
+        except (pa.ArrowException, OSError):
+            pass
+        good = []
+        for path in files:
+            try:
+                with self.fs.open_input_file(path) as f:
+                    pq.read_table(f, schema=SCHEMA)
+                good.append(path)
+            except (pa.ArrowException, OSError) as e:
+                bad[path] = f"unreadable Parquet ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
+        return Scan(self._read(good, columns) if good else empty, bad)
+
+    def _read(self, files: list[str], columns: list[str] | None = None) -> pa.Table:
+        return ds.dataset(files, schema=SCHEMA, format="parquet", filesystem=self.fs).to_table(columns=columns)
+
+    def table(self, repair: bool = False, log=print, columns: list[str] | None = None) -> pa.Table:
+        """The valid rows (of ``columns``). With ``repair``, damaged and stray files are moved to
+        the quarantine first (``quarantine``); without, they are only left out, with a warning."""
+        scan = self.scan(columns)
+        if scan.bad:
+            if repair:
+                self.quarantine(scan.bad, log)
+            else:
+                for path, why in scan.bad.items():
+                    log(f"warning: results: {path}: {why}; left out")
+        return scan.table
+
+    def quarantine(self, bad: Mapping[str, str], log=print) -> str:
+        """Move these files into ``results/.quarantine/`` (kept, out of the dataset), naming each."""
+        folder = f"{self.root}/{QUARANTINE}"
+        self.fs.create_dir(folder, recursive=True)
+        for path, why in bad.items():
+            name = path.rsplit("/", 1)[-1]
+            target = f"{folder}/{name}"
+            if self.fs.get_file_info(target).type != pafs.FileType.NotFound:
+                target = f"{folder}/{uuid.uuid4().hex[:8]}-{name}"
+            self.fs.move(path, target)
+            log(f"warning: results: {path}: {why}; moved to {target}")
+        return folder
+
+    def archive(self, trial_keys: Iterable[str], name: str) -> str:
+        """Move these trials' files into ``results/.<name>/``: out of the dataset (readers skip
+        dot-folders) but kept."""
+        folder = f"{self.root}/.{name}"
+        self.fs.create_dir(folder, recursive=True)
+        for key in trial_keys:
+            self.fs.move(self.path(key), f"{folder}/{key}.parquet")
+        return folder
+
+
+def to_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Rows -> a table of exactly SCHEMA; unknown keys are an error, missing ones null."""
+    rows = list(rows)
+    names = set(SCHEMA.names)
+    for row in rows:
+        extra = set(row) - names
+        if extra:
+            raise ValueError(f"results row: unknown columns {sorted(extra)}")
+        status = row.get("status")
+        if status not in STATUSES:
+            raise ValueError(f"status: invalid value {status!r}; allowed: {', '.join(STATUSES)}")
+    return pa.Table.from_pylist([{n: r.get(n) for n in SCHEMA.names} for r in rows], schema=SCHEMA)

@@ -1,0 +1,70 @@
+"""Ray's side of running a study: the Ray instance, the cluster's resources, the Tuner."""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Callable, Iterator
+
+from study.engine.spec import StudySpec
+from study.gan.config import ConfigError
+
+
+@contextlib.contextmanager
+def ray_runtime(address: str | None, num_cpus: int | None) -> Iterator[None]:
+    """Join ``address``, or start a private local Ray instance ("local" never attaches to a
+    cluster that `ray start` registered on this machine); shut down what was started here."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # keeps torch out of the driver's loggers
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "16")
+    import ray
+
+    owns = not ray.is_initialized()
+    if owns:
+        ray.init(address=address or "local", num_cpus=None if address else num_cpus, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+    try:
+        yield
+    finally:
+        if owns:
+            ray.shutdown()
+
+
+def check_resources(spec: StudySpec) -> None:
+    """A trial that no node could ever hold is an error now, not a silent PENDING later."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    fits = [n for n in nodes if n.get("CPU", 0) >= spec.resources.cpu and n.get("GPU", 0) >= spec.resources.gpu]
+    if not fits:
+        have = ", ".join(f"{{cpu: {n.get('CPU', 0):g}, gpu: {n.get('GPU', 0):g}}}" for n in nodes) or "no nodes"
+        raise ConfigError(f"resources: a trial asks for {{cpu: {spec.resources.cpu:g}, gpu: "
+                          f"{spec.resources.gpu:g}}} but no node of this cluster has that much; nodes: {have}")
+
+
+def trial_name(trial) -> str:
+    from study.engine.tune.searcher import request_of
+
+    req = request_of(trial.config)
+    return f"{req.phase}_{req.trial_key}"
+
+
+def fit(spec: StudySpec, study_dir: str, searcher, callbacks: list, total: int,
+        trainable: Callable[[dict[str, Any]], None] | None = None, reuse_actors: bool = True) -> None:
+    """One Tuner for the whole study (all phases behind ``searcher``)."""
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    from study.engine.tune.trainable import tune_trainable
+
+    fn = tune.with_resources(trainable or tune_trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    # reuse_actors: a trial slot keeps its process (and its imported torch, cached data and
+    # extractor) for the next trial instead of paying a new process per trial.
+    tune_config = tune.TuneConfig(search_alg=searcher, num_samples=total, trial_name_creator=trial_name,
+                                  trial_dirname_creator=trial_name, reuse_actors=reuse_actors)
+    # Tune's own JSON log per trial (result.json) keeps its ResultGrid working with the
+    # TensorBoard logger disabled; our store is the source of truth.
+    run_config = tune.RunConfig(name="study", storage_path=f"{study_dir}/ray", verbose=0, log_to_file=True,
+                                callbacks=[*callbacks, JsonLoggerCallback()],
+                                failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                                checkpoint_config=tune.CheckpointConfig(num_to_keep=1))  # a retry needs the latest
+    tune.Tuner(fn, tune_config=tune_config, run_config=run_config).fit()

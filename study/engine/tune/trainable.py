@@ -1,0 +1,56 @@
+"""The Ray Tune function trainable: a TrialRequest in, ``tune.report`` at each evaluation.
+
+The trial (study/gan/trial.py) knows Tune only through the ``report`` callback made here.
+A retry after a crash continues from the trial's last checkpoint (loaded with
+``weights_only=True``).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from study.engine.tune.searcher import request_of
+
+CHECKPOINT_FILE = "trial_state.pt"
+
+
+def tune_trainable(config: dict[str, Any]) -> None:
+    import ray
+    import torch
+    from ray import tune
+
+    from study.gan import trial
+
+    cfg = request_of(config).config
+    _cap_gpu_memory(tune.get_context())
+    node_id = ray.get_runtime_context().get_node_id()
+    state = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:  # a retry after a crash: continue from the last evaluation
+        with checkpoint.as_directory() as path:
+            state = torch.load(os.path.join(path, CHECKPOINT_FILE), map_location="cpu", weights_only=True)
+
+    def report(row: dict[str, Any], trial_state: dict[str, Any] | None = None) -> None:
+        row = {**row, "node_id": node_id}
+        if trial_state is None:
+            tune.report(row)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            torch.save(trial_state, os.path.join(tmp, CHECKPOINT_FILE))
+            tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    trial.run_trial(cfg, report=report, state=state, checkpoints=True)
+
+
+def _cap_gpu_memory(context) -> None:
+    """A trial given a fraction of a GPU keeps to that fraction of its memory (Tune's GPU
+    fractions are logical only)."""
+    import torch
+
+    try:
+        gpus = context.get_trial_resources().required_resources.get("GPU", 0)
+    except Exception:  # noqa: BLE001 - outside a Tune trial there is nothing to cap
+        return
+    if 0 < gpus < 1 and torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(gpus)

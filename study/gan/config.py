@@ -1,0 +1,225 @@
+"""The typed, frozen configuration of one trial (one GAN training run).
+
+Validated once, at the boundary (``TrialConfig.from_dict``); everything inside trusts it.
+Errors name the field, the value and what is allowed. ``key()`` is a stable identity derived
+from the full config, so a re-run or a resumed study finds the same trial.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+STEP_UNITS = ("discriminator", "generator")
+N_DIS_SCHEDULES = ("constant", "iwgan")
+PRECISIONS = ("fp32", "bf16")
+Z_DISTRIBUTIONS = ("normal", "uniform")
+SPLITS = ("train", "test")
+DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**32 - 1  # what numpy, torch and Optuna all accept as a seed
+MAX_INT = 2**63 - 1  # the results table's int64
+
+
+class ConfigError(ValueError):
+    """A study or trial setting is invalid; the message names the field."""
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    # data
+    dataset: str = "digits"
+    resolution: int = 16
+    channels: int = 1
+    # models
+    architecture: str = "dcgan"
+    arch_options: str = ""  # "+"-separated ablation switches (skip, cin, opt, sum, eps) or "all"
+    width: float = 1.0
+    loss: str = "ns"
+    penalty: str = "none"
+    penalty_lambda: float = 0.0
+    d_norm: str = "none"
+    g_norm: str = "bn"
+    g_head: str = "tanh"
+    z_dim: int = 128
+    z_dist: str = "normal"
+    # optimisation (Adam)
+    lr: float = 2e-4
+    lr_d: float = 0.0  # 0: the same as lr (a separate D rate, e.g. TTUR, when > 0)
+    beta1: float = 0.5
+    beta2: float = 0.999
+    n_dis: int = 1
+    n_dis_schedule: str = "constant"  # iwgan: 50 D steps for the first 25 G steps and every 500th
+    batch_size: int = 64
+    steps: int = 1000
+    step_unit: str = "discriminator"  # compare_gan v2 and Kurach et al. count D steps
+    # training tricks
+    label_smoothing: float = 0.0  # one-sided: real target 1 - s (ns, mm)
+    instance_noise: float = 0.0  # std of Gaussian noise on D's inputs at step 0 ...
+    instance_noise_steps: int = 0  # ... decaying linearly to 0 here (0: at the end of training)
+    g_ema: float = 0.0  # decay of an exponential moving average of G used for evaluation (0: off)
+    precision: str = "fp32"  # bf16: autocast on CUDA (CPU runs stay fp32)
+    channels_last: bool = False
+    deterministic: bool = False
+    # evaluation
+    eval_every: int = 500
+    eval_split: str = "test"
+    eval_samples: int = 0  # 0: as many generated samples as real images in the split
+    feature_extractor: str = "digits"
+    metrics: str = "fid"  # "+"-separated: fid, is, kid, hist, recon (fid always)
+    fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear
+    recon_samples: int = 64  # test images for the reconstruction error
+    recon_steps: int = 50  # RMSProp steps on each latent
+    # execution
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 1
+
+    # ---- validation -------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], where: str = "trial") -> "TrialConfig":
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown setting; allowed: {', '.join(sorted(known))}")
+        coerced = {name: _coerce(f"{where}.{name}", known[name].type, v) for name, v in values.items()}
+        return cls(**coerced).validated(where)
+
+    def validated(self, where: str = "trial") -> "TrialConfig":
+        from study.gan.data import DATASETS
+        from study.gan.losses import LOSSES
+        from study.gan.metrics.extractors import EXTRACTORS
+        from study.gan.models import ARCHITECTURES, HEADS
+        from study.gan.normalizers import NORMALIZERS
+        from study.gan.penalties import PENALTIES
+
+        def check(name: str, ok: bool, allowed: str) -> None:
+            if not ok:
+                raise ConfigError(f"{where}.{name}: invalid value {getattr(self, name)!r}; allowed: {allowed}")
+
+        for name, registry in (("dataset", DATASETS), ("architecture", ARCHITECTURES), ("loss", LOSSES),
+                               ("penalty", PENALTIES), ("d_norm", NORMALIZERS), ("g_norm", NORMALIZERS),
+                               ("g_head", HEADS), ("feature_extractor", EXTRACTORS)):
+            check(name, getattr(self, name) in registry, ", ".join(registry.names()))
+        for name, choices in (("step_unit", STEP_UNITS), ("z_dist", Z_DISTRIBUTIONS),
+                              ("eval_split", SPLITS), ("device", DEVICES),
+                              ("n_dis_schedule", N_DIS_SCHEDULES), ("precision", PRECISIONS)):
+            check(name, getattr(self, name) in choices, ", ".join(choices))
+        arch = ARCHITECTURES.get(self.architecture)
+        check("resolution", self.resolution in arch.resolutions, f"{list(arch.resolutions)} for {self.architecture}")
+        check("channels", self.channels in (1, 3), "1 or 3")
+        check("width", 0 < self.width <= 16, "0 < width <= 16")
+        check("lr", 0 < self.lr < 1, "0 < lr < 1")
+        check("lr_d", 0 <= self.lr_d < 1, "0 <= lr_d < 1 (0: same as lr)")
+        check("label_smoothing", 0 <= self.label_smoothing < 0.5, "0 <= label_smoothing < 0.5")
+        if self.label_smoothing > 0:
+            check("loss", LOSSES.get(self.loss).smoothing,
+                  f"{', '.join(n for n in LOSSES.names() if LOSSES.get(n).smoothing)} with label_smoothing > 0")
+        check("instance_noise", self.instance_noise >= 0, ">= 0")
+        check("instance_noise_steps", self.instance_noise_steps >= 0, ">= 0 (0: all of training)")
+        check("g_ema", 0 <= self.g_ema < 1, "0 <= g_ema < 1 (0: off)")
+        opts = self.arch_option_set()
+        check("arch_options", opts <= set(arch.options),
+              f"'+'-separated names from {list(arch.options)} for {self.architecture}, or 'all'")
+        check("beta1", 0 <= self.beta1 < 1, "0 <= beta1 < 1")
+        check("beta2", 0 <= self.beta2 < 1, "0 <= beta2 < 1")
+        check("penalty_lambda", self.penalty_lambda >= 0, ">= 0")
+        from study.gan.metrics.evaluator import METRICS
+        from study.gan.metrics.preprocess import RESIZES
+
+        check("metrics", set(self.metric_set()) <= set(METRICS), f"'+'-separated names from {list(METRICS)}")
+        check("fid_resize", self.fid_resize in RESIZES, ", ".join(RESIZES))
+        for name in ("z_dim", "n_dis", "batch_size", "steps", "eval_every", "threads", "recon_samples", "recon_steps"):
+            check(name, getattr(self, name) >= 1, "an integer >= 1")
+        check("eval_samples", self.eval_samples >= 0, ">= 0 (0: as many as the real split)")
+        check("seed", 0 <= self.seed <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
+        # Lambda is meaningless without a penalty: canonicalise so equal trials share a key.
+        if not PENALTIES.get(self.penalty).active and self.penalty_lambda != 0.0:
+            return dataclasses.replace(self, penalty_lambda=0.0)
+        return self
+
+    def arch_option_set(self) -> frozenset[str]:
+        from study.gan.models import ARCHITECTURES
+
+        if self.arch_options.strip() == "all":
+            return frozenset(ARCHITECTURES.get(self.architecture).options)
+        return frozenset(o.strip() for o in self.arch_options.split("+") if o.strip())
+
+    def metric_set(self) -> tuple[str, ...]:
+        names = [m.strip() for m in self.metrics.split("+") if m.strip()]
+        return tuple(dict.fromkeys(["fid"] + names))
+
+    @property
+    def d_lr(self) -> float:
+        return self.lr_d or self.lr
+
+    # ---- identity ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def key(self, *context: str) -> str:
+        """Stable 16-hex-digit identity of this config (plus context such as study and phase).
+
+        Execution-only settings (device, threads) do not change what is computed, so they are
+        left out: a study resumed on other hardware finds the same keys.
+        """
+        identity = {k: v for k, v in self.to_dict().items() if k not in EXECUTION_ONLY}
+        for name, default in NEW_FIELD_DEFAULTS.items():  # fields added later keep old keys stable
+            if identity.get(name) == default:
+                del identity[name]
+        blob = json.dumps([list(context), identity], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+EXECUTION_ONLY = ("device", "threads")
+# Fields added after results were first stored: left out of the key at their default value, so
+# that existing studies keep their trial keys.
+NEW_FIELD_DEFAULTS: dict[str, Any] = {
+    "arch_options": "", "lr_d": 0.0, "n_dis_schedule": "constant", "label_smoothing": 0.0,
+    "instance_noise": 0.0, "instance_noise_steps": 0, "g_ema": 0.0, "precision": "fp32",
+    "channels_last": False, "deterministic": False, "metrics": "fid", "fid_resize": "tf_bilinear",
+    "recon_samples": 64, "recon_steps": 50,
+}
+
+
+def _coerce(field: str, typ: Any, value: Any) -> Any:
+    """Accept YAML's natural spellings (5 for 5.0, a number written as a string, '1e-4' or '200',
+    for floats and integers alike) but never silently truncate."""
+    typ = typ if isinstance(typ, str) else typ.__name__
+    if typ == "str":
+        if isinstance(value, str):
+            return value
+    elif typ == "bool":
+        if isinstance(value, bool):
+            return value
+    elif typ == "int":
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, int):
+            if abs(value) <= MAX_INT:
+                return value
+            raise ConfigError(f"{field}: invalid value {value!r}; allowed: an integer within +-(2**63 - 1)")
+        elif isinstance(value, float) and value.is_integer() and abs(value) <= MAX_INT:
+            return int(value)
+        elif isinstance(value, str):
+            number = _number(value)
+            if number.is_integer() and abs(number) <= MAX_INT:
+                return int(value) if value.strip().lstrip("+-").isdigit() else int(number)
+    elif typ == "float":
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, (int, float)):
+            return float(value)
+        elif isinstance(value, str) and math.isfinite(number := _number(value)):
+            return number
+    raise ConfigError(f"{field}: expected {typ}, got {value!r} ({type(value).__name__})")
+
+
+def _number(text: str) -> float:
+    """A number written as a string ('1e-4', '200'); NaN when it is none."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan

@@ -1,0 +1,155 @@
+"""Evaluation of a generator against a real split, on fixed evaluation latents.
+
+Metrics (``TrialConfig.metrics``, "+"-separated): ``fid`` (always computed), ``is``, ``kid``,
+``hist`` (pixel-histogram distance) and ``recon`` (reconstruction error). Real-data features
+and statistics are computed once per (dataset, split, resolution, channels, extractor, resize,
+sample count), cached in this process and on disk (``<cache>/real_stats/<key>.npz``, written
+atomically), and reused by every evaluation and every trial.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from study.gan.data.registry import Dataset
+from study.gan.metrics.extractors import EXTRACTORS, Extractor, extract, extract_logits
+from study.gan.metrics.frechet import feature_statistics, frechet_distance
+from study.gan.metrics.reconstruction import reconstruction_error
+from study.gan.metrics.scores import inception_score, kernel_inception_distance, pixel_histogram_distance
+
+EVAL_LATENT_SEED = 2019  # the same latents for every trial, so FIDs are comparable
+METRICS = ("fid", "is", "kid", "hist", "recon")
+
+
+@dataclass(frozen=True)
+class RealStats:
+    features: np.ndarray  # float32 (n, d)
+    mu: np.ndarray
+    sigma: np.ndarray
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    fid: float
+    extractor: str
+    samples: int
+    split: str
+    extra: dict[str, float | str] = field(default_factory=dict)
+
+
+_REAL_STATS: dict[str, RealStats] = {}
+
+
+def stats_key(**parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def real_statistics(key: str, images: torch.Tensor, extractor: Extractor, model: nn.Module,
+                    cache: Path | None) -> RealStats:
+    if key in _REAL_STATS:
+        return _REAL_STATS[key]
+    path = cache / "real_stats" / f"{key}.npz" if cache is not None else None
+    if path is not None and path.is_file():
+        with np.load(path) as z:
+            stats = RealStats(z["features"], z["mu"], z["sigma"])
+    else:
+        feats = extract(extractor, model, images).numpy()
+        mu, sigma = feature_statistics(feats)
+        stats = RealStats(feats.astype(np.float32), mu, sigma)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, features=stats.features, mu=mu, sigma=sigma)
+            os.replace(tmp, path)
+    _REAL_STATS[key] = stats
+    return stats
+
+
+_PRECISION: dict[str, torch.dtype] = {}
+
+
+def _calibrated_precision(model: nn.Module, real: torch.Tensor, n: int = 1000) -> str:
+    """On CUDA: bf16 or fp16 for the Inception network where that moves FID by <= 1e-3
+    relative on this data (real images against a jittered copy), else float32. Once per process."""
+    from study.gan.metrics.extractors import choose_precision
+
+    key = str(real.device)
+    if key not in _PRECISION:
+        gen = torch.Generator(device=real.device).manual_seed(0)
+        a = real[:n]
+        b = (a + 0.1 * torch.randn(a.shape, generator=gen, device=a.device)).clamp(0, 1)
+        _PRECISION[key], _ = choose_precision(model, a, b)
+    model.dtype = _PRECISION[key]
+    return str(model.dtype).removeprefix("torch.")
+
+
+class Evaluator:
+    """Scores ``generator`` samples (mapped from the head's range to [0, 1]) against a split."""
+
+    def __init__(self, dataset: Dataset, split: str, extractor: str, device: torch.device, resolution: int,
+                 channels: int, samples: int = 0, resize: str = "tf_bilinear", metrics: tuple[str, ...] = ("fid",),
+                 recon_samples: int = 64, recon_steps: int = 50, cache: Path | None = None,
+                 fast_inception: bool = True) -> None:
+        self.extractor: Extractor = EXTRACTORS.get(extractor, "feature_extractor")
+        self.split, self.device, self.metrics = split, device, metrics
+        self.real = dataset.split(split)
+        self.samples = samples or len(self.real)
+        self.recon_samples, self.recon_steps = recon_samples, recon_steps
+        self.model = self.extractor.load(device, resize)
+        self.precision = "float32"
+        if extractor == "inception" and device.type == "cuda" and fast_inception:
+            self.precision = _calibrated_precision(self.model, self.real.to(device))
+        key = stats_key(dataset=dataset.name, split=split, resolution=resolution, channels=channels,
+                        extractor=extractor, weights=getattr(self.model, "identity", ""),
+                        resize=resize if extractor == "inception" else "", n=len(self.real))
+        self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
+
+    def latents(self, z_dim: int, z_dist: str) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(EVAL_LATENT_SEED)
+        shape = (self.samples, z_dim)
+        z = torch.randn(shape, generator=gen) if z_dist == "normal" else torch.rand(shape, generator=gen) * 2 - 1
+        return z.to(self.device)
+
+    @torch.no_grad()
+    def _generate(self, generator: nn.Module, latents: torch.Tensor, low: float, high: float,
+                  batch_size: int = 500) -> torch.Tensor:
+        was_training = generator.training
+        generator.eval()
+        try:
+            images = torch.cat([generator(latents[i : i + batch_size]) for i in range(0, len(latents), batch_size)])
+        finally:
+            generator.train(was_training)
+        return (images.float() - low) / (high - low)
+
+    def __call__(self, generator: nn.Module, latents: torch.Tensor, low: float, high: float,
+                 z_dim: int | None = None) -> EvalResult:
+        images = self._generate(generator, latents, low, high)
+        nan = float("nan")
+        if not torch.isfinite(images).all():
+            return EvalResult(nan, self.extractor.name, self.samples, self.split)
+        images = images.clamp(0.0, 1.0)
+        feats = extract(self.extractor, self.model, images).numpy()
+        mu, sigma = feature_statistics(feats)
+        fid = frechet_distance(mu, sigma, self.stats.mu, self.stats.sigma)
+        extra: dict[str, float | str] = {}
+        if "is" in self.metrics:
+            logits = extract_logits(self.extractor, self.model, images)
+            extra["inception_score"], extra["inception_score_std"] = (
+                inception_score(logits.numpy()) if logits is not None else (nan, nan))
+        if "kid" in self.metrics:
+            extra["kid"], extra["kid_std"] = kernel_inception_distance(feats, self.stats.features)
+        if "hist" in self.metrics:
+            extra["pixel_hist_distance"] = pixel_histogram_distance(images.cpu().numpy(), self.real.numpy())
+        if "recon" in self.metrics:
+            with torch.enable_grad():
+                extra["recon_error"] = reconstruction_error(generator, self.real[: self.recon_samples], z_dim or
+                                                            latents.shape[1], low, high, steps=self.recon_steps)
+        extra["fid_precision"] = self.precision
+        return EvalResult(fid, self.extractor.name, self.samples, self.split, extra)

@@ -1,0 +1,147 @@
+"""Feature extractors for Frechet distances, registered by name.
+
+An extractor's module maps images in [0, 1], shape (N, C, H, W), to (N, d) features with
+``.features(images)``, and to class logits with ``.logits(images)`` where it has a classifier
+head (needed for the Inception Score).
+
+- ``digits``: the small classifier shipped with the package (64-d features, 10 logits); fast,
+  CPU, for studies on the embedded digits.
+- ``inception``: Inception-v3 with the TF 2015-12-05 weights, pool3 2048-d features, the input
+  prepared as in study.gan.metrics.preprocess; the weights file is sha256-checked
+  (study.gan.metrics.inception_weights). The fid-helper TorchScript carries no logits, so the
+  Inception Score is not available with it.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from study.gan.registry import Registry
+
+
+@dataclass(frozen=True)
+class Extractor:
+    name: str
+    load: Callable[[torch.device, str], nn.Module]  # (device, resize mode) -> module
+    batch_size: int
+
+
+EXTRACTORS: Registry[Extractor] = Registry("feature extractor")
+
+
+def _load_digits(device: torch.device, resize: str) -> nn.Module:
+    from study.gan.metrics.digits_classifier import load_digits_classifier, weights_sha256
+
+    model = load_digits_classifier(device)
+    model.identity = weights_sha256()
+    return model
+
+
+class InceptionPool3(nn.Module):
+    """An Inception network behind the reference preprocessing: the TorchScript port (pool3
+    only) or the eager FIDInceptionV3 (pool3 and logits). ``dtype`` is the precision the network
+    runs in (the input is prepared in float32 either way)."""
+
+    def __init__(self, net: nn.Module, resize: str, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__()
+        self.net, self.resize, self.dtype = net, resize, dtype
+        self.has_logits = bool(getattr(net, "has_logits", False))
+
+    def _input(self, images: torch.Tensor) -> torch.Tensor:
+        from study.gan.metrics.preprocess import inception_input
+
+        return inception_input(images, self.resize).to(self.dtype)
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        x = self._input(images)
+        return (self.net.features(x) if hasattr(self.net, "features") else self.net(x)).float()
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if not self.has_logits:
+            raise RuntimeError("this Inception file carries no classifier: no logits")
+        return self.net(self._input(images)).float()
+
+
+FAST_DTYPES = (torch.bfloat16, torch.float16)
+FAST_TOLERANCE = 1e-3  # largest relative change of FID a faster precision may cause
+
+
+@torch.no_grad()
+def choose_precision(model: InceptionPool3, real: torch.Tensor, other: torch.Tensor,
+                     candidates: tuple[torch.dtype, ...] = FAST_DTYPES,
+                     tolerance: float = FAST_TOLERANCE) -> tuple[torch.dtype, dict[str, float]]:
+    """The first of ``candidates`` whose FID between ``real`` and ``other`` is within
+    ``tolerance`` (relative) of the float32 FID, else float32; and the relative change each showed.
+    Sets ``model.dtype`` to the choice."""
+    from study.gan.metrics.frechet import feature_statistics, frechet_distance
+
+    def fid(dtype: torch.dtype) -> float:
+        model.dtype = dtype
+        a, b = (feature_statistics(model.features(x).double().cpu().numpy()) for x in (real, other))
+        return frechet_distance(*a, *b)
+
+    reference = fid(torch.float32)
+    changes: dict[str, float] = {}
+    for dtype in candidates:
+        changes[str(dtype).removeprefix("torch.")] = change = abs(fid(dtype) - reference) / abs(reference)
+        if change <= tolerance:
+            model.dtype = dtype
+            return dtype, changes
+    model.dtype = torch.float32
+    return torch.float32, changes
+
+
+def load_pytorch_fid_state_dict(path: str, device: str = "cpu") -> nn.Module:
+    """FIDInceptionV3 from pytorch-fid's state dict; every parameter must be present."""
+    from study.gan.metrics.inception_net import FIDInceptionV3
+
+    model = FIDInceptionV3()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise RuntimeError(f"inception weights: {path} does not fit the FID Inception network "
+                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.to(device).eval()
+
+
+@functools.lru_cache(maxsize=4)
+def _inception_net(path: str, kind: str, device: str) -> nn.Module:
+    if kind == "pytorch_fid_state_dict":
+        return load_pytorch_fid_state_dict(path, device)
+    return torch.jit.load(path, map_location=device).eval()
+
+
+def _load_inception(device: torch.device, resize: str) -> nn.Module:
+    from study.gan.metrics import inception_weights
+
+    path, known = inception_weights.resolve()  # sha256 checked before loading
+    model = InceptionPool3(_inception_net(str(path), known.kind, str(device)), resize)
+    model.identity = known.sha256
+    return model
+
+
+EXTRACTORS.register("digits")(Extractor("digits", _load_digits, batch_size=1024))
+EXTRACTORS.register("inception")(Extractor("inception", _load_inception, batch_size=50))
+
+
+@torch.no_grad()
+def extract(extractor: Extractor, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Features of ``images`` in batches, as float64 on the CPU."""
+    out = [model.features(images[i : i + extractor.batch_size]).double().cpu()
+           for i in range(0, len(images), extractor.batch_size)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def extract_logits(extractor: Extractor, model: nn.Module, images: torch.Tensor) -> torch.Tensor | None:
+    if not getattr(model, "has_logits", True):
+        return None
+    return torch.cat([model(images[i : i + extractor.batch_size]).double().cpu()
+                      for i in range(0, len(images), extractor.batch_size)])

@@ -1,0 +1,53 @@
+"""Building blocks shared by the architectures."""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from study.gan.normalizers import Normalizer
+
+Init = Callable[[torch.Tensor], object]
+
+ARCH_OPTIONS = ("skip", "cin", "opt", "sum", "eps")  # Kurach et al. 2019, ResNet ablation (Sec. 5)
+BN_EPS_DEFAULT, BN_EPS_ABLATION = 1e-5, 2e-5
+
+
+def normal_init(std: float = 0.02) -> Init:
+    return lambda w: nn.init.normal_(w, 0.0, std)
+
+
+def xavier_init(gain: float = 1.0) -> Init:
+    return lambda w: nn.init.xavier_uniform_(w, gain=gain)
+
+
+def normed(norm: Normalizer, layer: nn.Module, init: Init, last: bool = False) -> nn.Module:
+    """Initialise ``layer`` (weight by ``init``, zero bias), then let the normalizer wrap it.
+
+    Initialising first matters: spectral norm runs its power iterations and weight norm sets
+    g = ||v|| when they wrap the layer.
+    """
+    init(layer.weight)
+    if getattr(layer, "bias", None) is not None:
+        nn.init.zeros_(layer.bias)
+    return norm.wrap(layer, last=last)
+
+
+def width_of(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+def bn_eps(options: frozenset[str]) -> float:
+    return BN_EPS_ABLATION if "eps" in options else BN_EPS_DEFAULT
+
+
+def init_norm_layers(module: nn.Module, std: float | None = None) -> None:
+    """BN/GN scales to 1 (or N(1, std) as in DCGAN), shifts to 0; output heads keep their own."""
+    for m in module.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine and not getattr(m, "head_initialised", False):
+            if std is None:
+                nn.init.ones_(m.weight)
+            else:
+                nn.init.normal_(m.weight, 1.0, std)
+            nn.init.zeros_(m.bias)

@@ -1,0 +1,151 @@
+"""ResNet GANs of compare_gan / Kurach et al. 2019: ResNet CIFAR (32 px, the SN-GAN design) and
+ResNet19 (128 px), with the paper's ablation switches (Section 5 / Figure 6).
+
+Blocks (compare_gan): pre-activation [norm] -> ReLU -> conv3x3, twice; a 3x3 conv shortcut.
+G blocks upsample (nearest, x2) before the first conv, on both paths. D blocks downsample by
+2x2 average pooling after the second conv, on both paths. D head: ReLU -> global mean pooling ->
+linear; G tail: norm -> ReLU -> conv3x3 -> head (sigmoid, data in [0, 1], by default; the TAN
+ablation is ``g_head: tanh``).
+
+Switches (``options``), each one flag:
+- ``skip``: identity shortcut in D blocks where channels match (instead of the conv);
+- ``cin``: hidden channels of D blocks = c_in (instead of c_out);
+- ``opt``: optimised first D block: conv -> norm -> ReLU -> conv -> pool, no ReLU first;
+- ``sum``: the D head sums over space instead of averaging;
+- ``eps``: batch-norm epsilon 2e-5 instead of 1e-5.
+
+ResNet CIFAR: G z -> linear 4x4 x 256 -> 3 up blocks of 256 (n = log2(r/4) in general);
+D 4 blocks of 128, the first two (log2(r/8)) downsampling.
+ResNet19: G z -> linear 4x4 x 512 -> up blocks 512, 256, 256, 128, 64; D down blocks 64, 128,
+256, 256, 512, 512. Weights Xavier-uniform (gain sqrt(2) in residual paths, 1 elsewhere),
+as in the SN-GAN code.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from study.gan.models.heads import ChannelStats, Head
+from study.gan.models.layers import ARCH_OPTIONS, bn_eps, init_norm_layers, normed, width_of, xavier_init
+from study.gan.models.registry import ARCHITECTURES, Architecture
+from study.gan.normalizers import Normalizer
+
+RES_INIT, SHORT_INIT = xavier_init(math.sqrt(2.0)), xavier_init(1.0)
+
+
+def conv3(norm: Normalizer, cin: int, cout: int, init=RES_INIT, last: bool = False) -> nn.Module:
+    return normed(norm, nn.Conv2d(cin, cout, 3, 1, 1), init, last=last)
+
+
+class GBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, norm: Normalizer, eps: float):
+        super().__init__()
+        self.norm1, self.act1 = norm.feature_norm(cin, eps=eps), norm.activation(cin, nn.ReLU)
+        self.conv1 = conv3(norm, cin, cout)
+        self.norm2, self.act2 = norm.feature_norm(cout, eps=eps), norm.activation(cout, nn.ReLU)
+        self.conv2 = conv3(norm, cout, cout)
+        self.shortcut = conv3(norm, cin, cout, SHORT_INIT)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(self.act1(self.norm1(x)), scale_factor=2, mode="nearest")
+        h = self.conv2(self.act2(self.norm2(self.conv1(h))))
+        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class DBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, norm: Normalizer, eps: float, down: bool, options: frozenset[str],
+                 first: bool):
+        super().__init__()
+        self.down = down
+        self.optimized = first and "opt" in options
+        hidden = cin if ("cin" in options and not self.optimized) else cout
+        self.norm1 = nn.Identity() if self.optimized else norm.feature_norm(cin, eps=eps)
+        self.act1 = nn.Identity() if self.optimized else norm.activation(cin, nn.ReLU)
+        self.conv1 = conv3(norm, cin, hidden)
+        self.norm2, self.act2 = norm.feature_norm(hidden, eps=eps), norm.activation(hidden, nn.ReLU)
+        self.conv2 = conv3(norm, hidden, cout)
+        identity = "skip" in options and cin == cout and not self.optimized
+        self.shortcut = nn.Identity() if identity else conv3(norm, cin, cout, SHORT_INIT)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2) if self.down else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv2(self.act2(self.norm2(self.conv1(self.act1(self.norm1(x))))))
+        return self._pool(h) + self._pool(self.shortcut(x))
+
+
+class ResNetGenerator(nn.Module):
+    def __init__(self, channels_list: list[int], top: int, out_channels: int, z_dim: int, norm: Normalizer,
+                 head: Head, head_stats: ChannelStats | None, eps: float):
+        super().__init__()
+        self.top = top
+        self.fc = normed(norm, nn.Linear(z_dim, 16 * top), SHORT_INIT)
+        blocks, c = [], top
+        for cout in channels_list:
+            blocks.append(GBlock(c, cout, norm, eps))
+            c = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.tail = nn.Sequential(norm.feature_norm(c, eps=eps), norm.activation(c, nn.ReLU),
+                                  conv3(norm, c, out_channels, SHORT_INIT, last=True), head.make(out_channels, head_stats))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.tail(self.blocks(self.fc(z).view(z.shape[0], self.top, 4, 4)))
+
+
+class ResNetDiscriminator(nn.Module):
+    def __init__(self, spec: list[tuple[int, bool]], in_channels: int, norm: Normalizer, eps: float,
+                 options: frozenset[str]):
+        super().__init__()
+        blocks, c = [], in_channels
+        for i, (cout, down) in enumerate(spec):
+            blocks.append(DBlock(c, cout, norm, eps, down, options, first=i == 0))
+            c = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.act = norm.activation(c, nn.ReLU)
+        self.sum = "sum" in options
+        self.fc = normed(norm, nn.Linear(c, 1), SHORT_INIT, last=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.blocks(x))
+        h = h.sum((2, 3)) if self.sum else h.mean((2, 3))
+        return self.fc(h).squeeze(1)
+
+
+def _levels(resolution: int, base: int) -> int:
+    n = int(math.log2(resolution // base))
+    if base * 2**n != resolution or n < 1:
+        raise ValueError(f"resolution: {resolution} is not {base} times a power of two")
+    return n
+
+
+def build_resnet_cifar(*, resolution: int, channels: int, z_dim: int, width: float, d_norm: Normalizer,
+                       g_norm: Normalizer, head: Head, head_stats: ChannelStats | None = None,
+                       options: frozenset[str] = frozenset()) -> tuple[nn.Module, nn.Module]:
+    eps, g_c, d_c = bn_eps(options), width_of(256, width), width_of(128, width)
+    g = ResNetGenerator([g_c] * _levels(resolution, 4), g_c, channels, z_dim, g_norm, head, head_stats, eps)
+    n_down = _levels(resolution, 8)
+    d = ResNetDiscriminator([(d_c, True)] * n_down + [(d_c, False)] * 2, channels, d_norm, eps, options)
+    init_norm_layers(g)
+    init_norm_layers(d)
+    return g, d
+
+
+def build_resnet19(*, resolution: int, channels: int, z_dim: int, width: float, d_norm: Normalizer,
+                   g_norm: Normalizer, head: Head, head_stats: ChannelStats | None = None,
+                   options: frozenset[str] = frozenset()) -> tuple[nn.Module, nn.Module]:
+    eps = bn_eps(options)
+    g_list = [width_of(c, width) for c in (512, 256, 256, 128, 64)]
+    d_list = [(width_of(c, width), True) for c in (64, 128, 256, 256, 512, 512)]
+    g = ResNetGenerator(g_list, width_of(512, width), channels, z_dim, g_norm, head, head_stats, eps)
+    d = ResNetDiscriminator(d_list, channels, d_norm, eps, options)
+    init_norm_layers(g)
+    init_norm_layers(d)
+    return g, d
+
+
+ARCHITECTURES.register("resnet_cifar")(Architecture("resnet_cifar", build_resnet_cifar, (16, 32, 64), ARCH_OPTIONS))
+ARCHITECTURES.register("resnet19")(Architecture("resnet19", build_resnet19, (128,), ARCH_OPTIONS))

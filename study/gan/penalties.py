@@ -1,0 +1,111 @@
+"""Penalties added to the discriminator's loss: L_D += lambda * penalty.
+
+Each entry knows whether it is active (``none`` is not: its lambda is canonicalised to 0 in the
+trial config and the trial skips it) and the lambda range Kurach et al. (Table 2) search for it.
+
+- ``none``: no penalty (lambda is ignored and canonicalised to 0 in the trial config).
+- ``gp``: WGAN-GP (Gulrajani et al. 2017, eq. 3): x_hat = a x + (1 - a) G(z) with
+  a ~ U[0, 1] per example; penalty E[(||grad_x D(x_hat)||_2 - 1)^2].
+- ``dragan``: DRAGAN (Kodali et al. 2017) as compare_gan computes it: the same slope penalty
+  at x_hat = clip(x + std(x) * (u - 0.5)), u ~ U[0, 1) per element, std over the whole real
+  batch, clipped to the data range.
+- ``l2``: weight decay on D as compare_gan defines it: the mean over D's conv and linear layers
+  of sum(W^2) / 2, biases and normalizer parameters excluded; W is the trainable weight.
+- ``ortho``: orthonormal regularization (Brock et al. 2017, as in Miyato et al. 2018):
+  sum over D's layers of ||W W^T - I||_F^2 for W reshaped to (c_out, c_in k k), using the
+  smaller of W W^T and W^T W so that the target is reachable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from study.gan.normalizers import raw_weight
+from study.gan.registry import Registry
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class PenaltyInputs:
+    d: nn.Module
+    real: Tensor
+    fake: Tensor
+    gen: torch.Generator | None = None
+    low: float = -1.0  # the data range (the generator head's)
+    high: float = 1.0
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """A registered penalty: its function, whether it is active, and its BO lambda range."""
+
+    fn: Callable[[PenaltyInputs], Tensor]
+    active: bool = True
+    lambda_range: tuple[float, float] | None = (1e-1, 1e2)  # Kurach et al. Table 2, log scale
+
+    def __call__(self, x: PenaltyInputs) -> Tensor:
+        return self.fn(x)
+
+
+PENALTIES: Registry[Penalty] = Registry("penalty")
+WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+
+
+def register(name: str, active: bool = True, lambda_range: tuple[float, float] | None = (1e-1, 1e2)):
+    def add(fn: Callable[[PenaltyInputs], Tensor]) -> Callable[[PenaltyInputs], Tensor]:
+        PENALTIES.register(name)(Penalty(fn, active, lambda_range if active else None))
+        return fn
+
+    return add
+
+
+@register("none", active=False)
+def no_penalty(x: PenaltyInputs) -> Tensor:
+    return x.real.new_zeros(())
+
+
+def slope_penalty(d: nn.Module, points: Tensor) -> Tensor:
+    """E[(||grad D(points)||_2 - 1)^2], differentiable w.r.t. D's parameters."""
+    points = points.detach().requires_grad_(True)
+    out = d(points)
+    (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+@register("gp")
+def gradient_penalty(x: PenaltyInputs) -> Tensor:
+    real = x.real.detach()
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(shape, generator=x.gen, device=real.device, dtype=real.dtype)
+    return slope_penalty(x.d, alpha * real + (1.0 - alpha) * x.fake.detach())
+
+
+@register("dragan")
+def dragan_penalty(x: PenaltyInputs) -> Tensor:
+    real = x.real.detach()
+    u = torch.rand(real.shape, generator=x.gen, device=real.device, dtype=real.dtype)
+    return slope_penalty(x.d, (real + real.std() * (u - 0.5)).clamp(x.low, x.high))
+
+
+def weight_matrices(d: nn.Module) -> list[Tensor]:
+    return [raw_weight(m) for m in d.modules() if isinstance(m, WEIGHTED)]
+
+
+@register("l2", lambda_range=(1e-4, 1e1))
+def l2_penalty(x: PenaltyInputs) -> Tensor:
+    terms = [0.5 * (w**2).sum() for w in weight_matrices(x.d)]
+    return torch.stack(terms).mean() if terms else x.real.new_zeros(())
+
+
+@register("ortho")
+def orthonormal_penalty(x: PenaltyInputs) -> Tensor:
+    total = x.real.new_zeros(())
+    for w in weight_matrices(x.d):
+        m = w.reshape(w.shape[0], -1)
+        gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+        total = total + ((gram - torch.eye(gram.shape[0], device=gram.device, dtype=gram.dtype)) ** 2).sum()
+    return total

@@ -1,0 +1,206 @@
+"""One trial: build data and models from a TrialConfig, train, evaluate, report.
+
+The trial knows nothing of Ray Tune: it calls ``report(row, state)`` at every evaluation
+with a plain dict of metrics and, when the caller asked for checkpoints, the training state
+(networks, optimisers, EMA, counters, random generator states) from which ``run_trial(...,
+state=...)`` continues exactly where it was. A NaN or infinite loss ends the trial early with
+status ``diverged`` and the step it happened at; it never raises for that.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+import time
+from typing import Any, Callable
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from study.gan.config import TrialConfig
+from study.gan.data import load_dataset
+from study.gan.data.registry import to_range
+from study.gan.device import device_name, pick_device
+from study.gan.losses import LOSSES
+from study.gan.metrics.evaluator import Evaluator
+from study.gan.metrics.inception_weights import cache_dir
+from study.gan.models import HEADS, build_models
+from study.gan.normalizers import NORMALIZERS
+from study.gan.penalties import PENALTIES, PenaltyInputs
+
+Report = Callable[..., None]  # report(row) or report(row, state)
+FINITE_CHECK_EVERY = 25  # G iterations between host syncs for the divergence check (exact step kept)
+IWGAN_CRITIC_WARMUP, IWGAN_CRITIC_STEPS, IWGAN_CRITIC_EVERY = 25, 50, 500
+
+
+def sample_z(n: int, z_dim: int, dist: str, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    if dist == "normal":
+        return torch.randn(n, z_dim, generator=gen, device=device)
+    return torch.rand(n, z_dim, generator=gen, device=device) * 2.0 - 1.0
+
+
+def critic_steps(cfg: TrialConfig, g_iteration: int) -> int:
+    """D steps before G step ``g_iteration`` (0-based). The iWGAN schedule (Gulrajani et al.
+    2017 code; Mullery and Whelan): 50 for the first 25 G steps and at every 500th, else n_dis."""
+    if cfg.n_dis_schedule == "iwgan" and (g_iteration < IWGAN_CRITIC_WARMUP or g_iteration % IWGAN_CRITIC_EVERY == 0):
+        return IWGAN_CRITIC_STEPS
+    return cfg.n_dis
+
+
+def instance_noise_std(cfg: TrialConfig, step: int) -> float:
+    """Linear decay from ``instance_noise`` at step 0 to 0 at ``instance_noise_steps``."""
+    if cfg.instance_noise == 0.0:
+        return 0.0
+    horizon = cfg.instance_noise_steps or cfg.steps
+    return cfg.instance_noise * max(0.0, 1.0 - step / horizon)
+
+
+def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of (N, C, H, W) images (for the bn_clip head's initialisation)."""
+    return images.mean((0, 2, 3)), images.std((0, 2, 3))
+
+
+@contextlib.contextmanager
+def _deterministic(enabled: bool):
+    """torch's deterministic-algorithms switch is process-wide: set it for the trial, then restore."""
+    before = torch.are_deterministic_algorithms_enabled()
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(enabled or before)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def run_trial(cfg: TrialConfig, report: Report, state: dict[str, Any] | None = None,
+              checkpoints: bool = False) -> dict[str, Any]:
+    """Train one GAN as ``cfg`` says; call ``report`` at each evaluation; return the last row.
+
+    ``checkpoints``: pass the training state as ``report``'s second argument at each
+    non-final evaluation. ``state``: such a state to continue from.
+    """
+    with _deterministic(cfg.deterministic):
+        return _run(cfg, report, state, checkpoints)
+
+
+def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpoints: bool) -> dict[str, Any]:
+    start = time.perf_counter()
+    device = pick_device(cfg.device)
+    if device.type == "cpu":
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.precision == "bf16" and device.type == "cuda"
+                else contextlib.nullcontext())
+
+    head = HEADS.get(cfg.g_head)
+    data = load_dataset(cfg.dataset, cfg.resolution, cfg.channels)
+    train = to_range(data.train, head.low, head.high).to(device).contiguous(memory_format=memory_format)
+    g, d = build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
+                        width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
+                        head=head, head_stats=channel_stats(train.cpu()), options=cfg.arch_option_set())
+    g = g.to(device, memory_format=memory_format)
+    d = d.to(device, memory_format=memory_format)
+    g_eval = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(cfg.g_ema), use_buffers=True) if cfg.g_ema else None
+    loss, penalty = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
+    opt_g = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2))
+    evaluator = Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
+                          cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples, cfg.recon_steps,
+                          cache=cache_dir())
+    eval_z = evaluator.latents(cfg.z_dim, cfg.z_dist)
+    common = {"device_name": device_name(device), "hostname": socket.gethostname(), "torch_version": torch.__version__,
+              "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
+              "fid_split": evaluator.split}
+
+    step, best_fid, g_iter = 0, math.inf, 0
+    if state is not None:
+        g.load_state_dict(state["g"])
+        d.load_state_dict(state["d"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        if g_eval is not None:
+            g_eval.load_state_dict(state["g_eval"])
+        gen.set_state(state["gen"])
+        torch.set_rng_state(state["torch_rng"])
+        step, best_fid, g_iter = state["step"], state["best_fid"], state["g_iter"]
+        start -= float(state.get("wall_time_s", 0.0))  # wall_time_s counts the compute before the retry too
+    restored_from = step
+    common["restored_from_step"] = restored_from
+    last: dict[str, Any] = {}
+    pending: list[tuple[int, torch.Tensor]] = []  # (step, finite flag) awaiting a host check
+    d_val = g_val = torch.zeros((), device=device)
+    n, bs = len(train), cfg.batch_size
+
+    def emit(status: str, fid: float, error: str = "", final: bool = False, extra: dict | None = None) -> None:
+        nonlocal last, best_fid
+        if math.isfinite(fid):
+            best_fid = min(best_fid, fid)
+        last = {"step": step, "fid": fid, "best_fid": best_fid if math.isfinite(best_fid) else float("nan"),
+                "d_loss": float(d_val.detach()), "g_loss": float(g_val.detach()), "status": status, "error": error,
+                "is_final": final, "wall_time_s": time.perf_counter() - start, **common, **(extra or {})}
+        if checkpoints and not final:
+            report(last, {"g": g.state_dict(), "d": d.state_dict(), "opt_g": opt_g.state_dict(),
+                          "opt_d": opt_d.state_dict(), "g_eval": g_eval.state_dict() if g_eval is not None else None,
+                          "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
+                          "best_fid": best_fid, "g_iter": g_iter, "wall_time_s": last["wall_time_s"]})
+        else:
+            report(last)
+
+    def first_bad() -> int | None:
+        if not pending:
+            return None
+        flags = torch.stack([f for _, f in pending]).cpu()
+        steps = [s for s, _ in pending]
+        pending.clear()
+        bad = (~flags).nonzero()
+        return steps[int(bad[0])] if len(bad) else None
+
+    def noisy(x: torch.Tensor, std: float) -> torch.Tensor:
+        return x if std == 0.0 else x + std * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
+
+    while step < cfg.steps:
+        n_critic = critic_steps(cfg, g_iter)
+        noise = instance_noise_std(cfg, step)
+        for _ in range(n_critic):
+            real = train[torch.randint(0, n, (bs,), generator=gen, device=device)]
+            z = sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device)
+            with autocast:
+                with torch.no_grad():
+                    fake = g(z)
+                real_in, fake_in = noisy(real, noise), noisy(fake, noise)
+                d_val = loss.d_loss(d(real_in), d(fake_in), cfg.label_smoothing)
+                if penalty.active:
+                    d_val = d_val + cfg.penalty_lambda * penalty(
+                        PenaltyInputs(d, real_in, fake_in, gen, head.low, head.high)).to(d_val.dtype)
+            opt_d.zero_grad(set_to_none=True)
+            d_val.backward()
+            opt_d.step()
+        with autocast:
+            g_val = loss.g_loss(d(noisy(g(sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device)), noise)))
+        opt_g.zero_grad(set_to_none=True)
+        g_val.backward()
+        opt_g.step()
+        if g_eval is not None:
+            g_eval.update_parameters(g)
+        g_iter += 1
+        prev, step = step, step + (n_critic if cfg.step_unit == "discriminator" else 1)
+        pending.append((step, torch.isfinite(d_val.detach()) & torch.isfinite(g_val.detach())))
+
+        crossed_eval = step // cfg.eval_every > prev // cfg.eval_every
+        if crossed_eval or len(pending) >= FINITE_CHECK_EVERY or step >= cfg.steps:
+            bad = first_bad()
+            if bad is not None:
+                step = bad
+                emit("diverged", float("nan"), f"non-finite loss at step {bad}", final=True)
+                return last
+        if crossed_eval or step >= cfg.steps:
+            result = evaluator(g_eval.module if g_eval is not None else g, eval_z, head.low, head.high, cfg.z_dim)
+            if not math.isfinite(result.fid):
+                emit("diverged", result.fid, f"non-finite generator output at step {step}", final=True)
+                return last
+            emit("ok", result.fid, final=step >= cfg.steps, extra=result.extra)
+    return last
