@@ -86,7 +86,7 @@ def scale(trials: int, models: int, evaluations: int) -> dict:
     rounds = max(1, (per_model - grid) // 10)
     spec_dict = {"name": "scale", "factors": {"loss": losses, "d_norm": d_norms, "g_norm": g_norms},
                  "trial": {"steps": evaluations, "eval_every": 1},
-                 "grid": {"preset": "kurach2019", "select": [1, 5, 9, 13], "seeds": list(range(grid_seeds))},
+                 "grid": {"preset": "kurach2019", "select": [1, 9, 17, 3], "seeds": list(range(grid_seeds))},
                  "bo": {"rounds": rounds, "trials_per_round": 10, "sampler": "tpe", "seed": 0},
                  "resources": {"cpu": 1}}
     spec = parse_spec(spec_dict)

@@ -34,7 +34,8 @@ def _run(args: argparse.Namespace) -> int:
 def _submit(args: argparse.Namespace) -> int:
     from study.engine.tune.submit import submit
 
-    job_id = submit(args.study_file, args.address, args.out, wait=args.wait)
+    job_id = submit(args.study_file, args.address, args.out, wait=args.wait, token_file=args.token_file,
+                    insecure=args.insecure)
     print(f"submitted job {job_id} to {args.address}; follow it with: ray job logs --address {args.address} "
           f"--follow {job_id}")
     return 0
@@ -103,9 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=_run)
     sbm = sub.add_parser("submit", help="send a study to a running Ray cluster (Ray Jobs API)")
     sbm.add_argument("study_file")
-    sbm.add_argument("--address", required=True, help="the cluster's dashboard address, e.g. http://HEAD:8265")
+    sbm.add_argument("--address", required=True,
+                     help="the cluster's dashboard address, best through a tunnel: http://127.0.0.1:8265")
     sbm.add_argument("--out", required=True, help="study directory every node reaches (s3://, gs://, shared path)")
     sbm.add_argument("--wait", action="store_true", help="block until the job ends; fail if it failed")
+    sbm.add_argument("--token-file", help="Ray's auth token (default: $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH, "
+                                          "~/.ray/auth_token)")
+    sbm.add_argument("--insecure", action="store_true",
+                     help="send to a non-loopback address without a token (an open Jobs API runs anyone's code)")
     sbm.set_defaults(func=_submit)
     res = sub.add_parser("resume", help="continue a study after a crash: nothing finished runs again")
     res.add_argument("study_dir")

@@ -35,12 +35,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def ray_cluster(workers: int, dashboard: bool = False):
+def ray_cluster(workers: int, dashboard: bool = False, token: str | None = None):
     """A head (plus ``workers`` worker nodes) of 1 CPU each, started with `ray start --block` in
-    their own sessions and killed, with everything they started, on exit."""
+    their own sessions and killed, with everything they started, on exit; with ``token``, Ray's
+    token authentication is on for every node (and the probe that waits for them)."""
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     port, dash_port = _free_port(), _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token} if token else {"RAY_AUTH_MODE": "disabled"}
+    env = {**os.environ, **auth, "RAY_USAGE_STATS_ENABLED": "0",
            # the nodes' environment has gan-study on PATH, as an installed cluster image would
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     # Addressed through 127.0.0.1; Ray itself binds this machine's own address (see PLATFORM_NOTES).
@@ -132,16 +134,26 @@ def test_a_study_runs_on_both_nodes_and_survives_losing_one(two_node_cluster, tm
     assert worker_node == "killed", "the study ended before a node could be lost"
 
 
-def test_submit_sends_a_study_through_the_jobs_api(tmp_path, ray_local):
+def test_submit_sends_a_study_through_the_jobs_api_with_token_authentication(tmp_path, ray_local, monkeypatch):
     # ray_local: another Ray instance on the machine, as in the full test session
     from study.engine.tune.submit import submit
 
     study = {**STUDY, "name": "submitted", "factors": {"loss": ["ns"]}, "grid": {"select": [1]}}
     study_file = tmp_path / "study.yaml"
     study_file.write_text(yaml.safe_dump(study))
-    with ray_cluster(workers=0, dashboard=True) as (_, dashboard, env, _nodes):
-        os.environ.update({k: env[k] for k in ("RAY_AUTH_MODE", "RAY_USAGE_STATS_ENABLED")})
-        job_id = submit(study_file, dashboard, str(tmp_path / "out"), wait=True, timeout_s=300)
-    assert job_id
+    token = "0123456789abcdef" * 4
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN_PATH", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token of the machine's
+    with ray_cluster(workers=0, dashboard=True, token=token) as (_, dashboard, env, _nodes):
+        with pytest.raises(Exception, match="(?i)unauthori|authentication"):  # Ray refuses a request without it
+            submit(study_file, dashboard, str(tmp_path / "refused"), timeout_s=60)
+        (tmp_path / "token").write_text(token + "\n")
+        said = []
+        job_id = submit(study_file, dashboard, str(tmp_path / "out"), wait=True, timeout_s=300,
+                        token_file=tmp_path / "token", log=said.append)
+    assert job_id and said == [f"connecting to {dashboard} with token authentication (token from --token-file "
+                                f"{tmp_path / 'token'} ({tmp_path / 'token'}))"]
+    assert not (tmp_path / "refused").exists()
     final = pd.read_parquet(tmp_path / "out" / "results").query("is_final")
     assert len(final) == 1 and final["status"].iloc[0] == "ok" and final["study"].iloc[0] == "submitted"

@@ -36,3 +36,25 @@ def test_slurm_script():
     assert text.startswith("#!/bin/bash") and "#SBATCH --nodes=" in text
     assert "ray symmetric-run --address" in text and "--min-nodes" in text and "gan-study run" in text
     assert subprocess.run(["bash", "-n", str(FILES / "slurm.sbatch")]).returncode == 0
+
+
+def test_every_cluster_file_runs_ray_with_token_auth_from_a_secret_and_a_private_dashboard():
+    for name in ("aws.yaml", "gcp.yaml"):
+        cfg = yaml.safe_load((FILES / name).read_text())
+        starts = cfg["head_start_ray_commands"] + cfg["worker_start_ray_commands"]
+        assert all(c.startswith("RAY_AUTH_MODE=token ") for c in starts if "ray start" in c)
+        head = next(c for c in cfg["head_start_ray_commands"] if "--head" in c)
+        assert "--dashboard-host=127.0.0.1" in head and "0.0.0.0" not in (FILES / name).read_text()
+        assert any("~/.ray/auth_token" in c and "secret" in c for c in cfg["setup_commands"])
+    job = yaml.safe_load((FILES / "kuberay-rayjob.yaml").read_text())
+    cluster = job["spec"]["rayClusterSpec"]
+    pods = [cluster["headGroupSpec"]["template"], job["spec"]["submitterPodTemplate"]] + \
+        [g["template"] for g in cluster["workerGroupSpecs"]]
+    for pod in pods:
+        env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+        assert env["RAY_AUTH_MODE"]["value"] == "token"
+        assert env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "gan-study-ray-auth"  # not a literal
+    assert cluster["headGroupSpec"]["serviceType"] == "ClusterIP"
+    slurm = (FILES / "slurm.sbatch").read_text()
+    assert "export RAY_AUTH_MODE=token" in slurm and "RAY_AUTH_TOKEN_PATH" in slurm
+    assert "--dashboard-host 127.0.0.1" in slurm

@@ -31,6 +31,7 @@ class StoreCallback(Callback):
         self.flush_every_s = flush_every_s
         self.partial = partial or {}  # key -> non-final rows an earlier driver stored (no re-read per trial)
         self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.base: dict[str, dict[str, Any]] = {}  # key -> the columns its request and the driver fix
         self.written: dict[str, float] = {}  # key -> when its file was last written
         self.dirty: set[str] = set()
         self.done = 0
@@ -52,7 +53,9 @@ class StoreCallback(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         req = request_of(trial.config)
-        row = {**req.columns(self.study), **{k: result.get(k) for k in REPORTED_COLUMNS}, **self.prov,
+        if req.trial_key not in self.base:
+            self.base[req.trial_key] = {**req.columns(self.study), **self.prov}
+        row = {**self.base[req.trial_key], **{k: result.get(k) for k in REPORTED_COLUMNS},
                "timestamp": dt.datetime.now(dt.timezone.utc)}
         # A retried trial restarts its steps: its new rows replace the old ones from that step on.
         self.rows[req.trial_key] = [r for r in self._rows(req.trial_key) if r["step"] < row["step"]] + [row]
@@ -63,8 +66,10 @@ class StoreCallback(Callback):
         self.done += 1
         if req.trial_key in self.dirty:
             self._flush(req.trial_key, force=True)
+        last = (self.rows.pop(req.trial_key, None) or [{}])[-1]  # a finished trial's rows leave memory
+        self.base.pop(req.trial_key, None)
+        self.written.pop(req.trial_key, None)
         _drop_checkpoint(trial, self.log)
-        last = self.rows.get(req.trial_key, [{}])[-1]
         cfg = req.config
         self.log(f"  [{req.phase} {self.done}/{self.total}] {req.model} lr={cfg.lr:.3g} b1={cfg.beta1:.3g} "
                  f"b2={cfg.beta2:.3g} n_dis={cfg.n_dis}: {last.get('status', '?')} "

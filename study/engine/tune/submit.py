@@ -1,25 +1,81 @@
 """``gan-study submit STUDY.yaml --address http://HEAD:8265 --out URI``: send a study to a
 running Ray cluster through the Ray Jobs API. The study file travels in the job's working
 directory; the job runs ``gan-study run`` on the cluster, joining it with ``--address auto``.
-The study directory must be storage every node reaches (s3://, gs://, a shared filesystem)."""
+The study directory must be storage every node reaches (s3://, gs://, a shared filesystem).
+
+The Jobs API runs any code on the cluster, so it is reached with Ray's token authentication:
+the token comes from ``$RAY_AUTH_TOKEN``, a file (``--token-file``, ``$RAY_AUTH_TOKEN_PATH``,
+or Ray's ``~/.ray/auth_token``) and is sent as a bearer token. Without a token, only a
+loopback address (an SSH tunnel, ``ray dashboard CLUSTER.yaml``, or ``kubectl port-forward``)
+is accepted, unless ``insecure`` says otherwise.
+"""
 from __future__ import annotations
 
+import ipaddress
+import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 from study.engine.spec import load_spec
+from study.gan.config import ConfigError
 
 AGENT_WAIT_S = 60.0  # how long a just-started cluster may answer "No available agent"
 
 
-def submit(study_file: str | Path, address: str, out: str, wait: bool = False, timeout_s: float = 3600.0) -> str:
+def find_token(token_file: str | Path | None = None) -> tuple[str | None, str]:
+    """The token and where it came from: --token-file, $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH,
+    then ~/.ray/auth_token."""
+    candidates = []
+    if token_file is not None:
+        candidates.append((Path(token_file), f"--token-file {token_file}"))
+    elif os.environ.get("RAY_AUTH_TOKEN", "").strip():
+        return os.environ["RAY_AUTH_TOKEN"].strip(), "$RAY_AUTH_TOKEN"
+    else:
+        if os.environ.get("RAY_AUTH_TOKEN_PATH"):
+            candidates.append((Path(os.environ["RAY_AUTH_TOKEN_PATH"]), "$RAY_AUTH_TOKEN_PATH"))
+        candidates.append((Path.home() / ".ray" / "auth_token", "~/.ray/auth_token"))
+    for path, source in candidates:
+        try:
+            token = path.read_text().strip()
+        except FileNotFoundError:
+            if token_file is not None:
+                raise ConfigError(f"--token-file: {path} does not exist") from None
+            continue
+        if token:
+            return token, f"{source} ({path})"
+    return None, "none"
+
+
+def is_loopback(address: str) -> bool:
+    host = urlparse(address if "://" in address else f"http://{address}").hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def submit(study_file: str | Path, address: str, out: str, wait: bool = False, timeout_s: float = 3600.0,
+           token_file: str | Path | None = None, insecure: bool = False, log=print) -> str:
     """Submit; return the job id (and with ``wait``, block until it ends, raising if it failed)."""
+    spec = load_spec(study_file)  # validate here, before anything reaches the cluster
+    token, source = find_token(token_file)
+    if token is None and not is_loopback(address) and not insecure:
+        raise ConfigError(f"--address: refusing to send a study to {address} without a token: whoever reaches a "
+                          f"Ray dashboard runs any code on the cluster. Set RAY_AUTH_TOKEN (or --token-file), or "
+                          f"reach the dashboard through a tunnel on loopback (ray dashboard CLUSTER.yaml; kubectl "
+                          f"port-forward), or pass --insecure if you mean it")
+    how = (f"with token authentication (token from {source})" if token else
+           "without a token (--insecure)" if not is_loopback(address) else "without a token (loopback address)")
+    log(f"connecting to {address} {how}")
+
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    spec = load_spec(study_file)  # validate here, before anything reaches the cluster
-    client = JobSubmissionClient(address)
+    client = JobSubmissionClient(address, headers={"Authorization": f"Bearer {token}"} if token else None)
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copy(study_file, Path(tmp) / "study.yaml")
         ready_by = time.time() + AGENT_WAIT_S

@@ -1,11 +1,13 @@
 """The Ray Tune function trainable: a TrialRequest in, ``tune.report`` at each evaluation.
 
 The trial (study/gan/trial.py) knows Tune only through the ``report`` callback made here.
-A retry after a crash continues from the trial's last checkpoint (loaded with
-``weights_only=True``).
+A retry after a crash continues from the trial's last checkpoint: loaded with
+``weights_only=True`` (no code runs from it) and only if its sha256 matches the one written
+beside it when it was saved (a truncated or altered file is refused, not half-loaded).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from typing import Any
@@ -13,11 +15,39 @@ from typing import Any
 from study.engine.tune.searcher import request_of
 
 CHECKPOINT_FILE = "trial_state.pt"
+DIGEST_FILE = "trial_state.sha256"
+
+
+def sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_state(state: dict[str, Any], folder: str) -> None:
+    import torch
+
+    path = os.path.join(folder, CHECKPOINT_FILE)
+    torch.save(state, path)
+    with open(os.path.join(folder, DIGEST_FILE), "w") as f:
+        f.write(sha256_of(path))
+
+
+def load_state(folder: str) -> dict[str, Any]:
+    import torch
+
+    path = os.path.join(folder, CHECKPOINT_FILE)
+    with open(os.path.join(folder, DIGEST_FILE)) as f:
+        expected = f.read().strip()
+    if sha256_of(path) != expected:
+        raise ValueError(f"checkpoint: {path} does not match its recorded sha256 {expected[:12]}...; refusing it")
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def tune_trainable(config: dict[str, Any]) -> None:
     import ray
-    import torch
     from ray import tune
 
     from study.gan import trial
@@ -29,7 +59,7 @@ def tune_trainable(config: dict[str, Any]) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:  # a retry after a crash: continue from the last evaluation
         with checkpoint.as_directory() as path:
-            state = torch.load(os.path.join(path, CHECKPOINT_FILE), map_location="cpu", weights_only=True)
+            state = load_state(path)
 
     def report(row: dict[str, Any], trial_state: dict[str, Any] | None = None) -> None:
         row = {**row, "node_id": node_id}
@@ -37,7 +67,7 @@ def tune_trainable(config: dict[str, Any]) -> None:
             tune.report(row)
             return
         with tempfile.TemporaryDirectory() as tmp:
-            torch.save(trial_state, os.path.join(tmp, CHECKPOINT_FILE))
+            save_state(trial_state, tmp)
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     trial.run_trial(cfg, report=report, state=state, checkpoints=True)
