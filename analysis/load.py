@@ -22,6 +22,7 @@ CATEGORICAL = ("study", "phase", "model", "dataset", "architecture", "arch_optio
                "g_norm", "g_head", "z_dist", "step_unit", "n_dis_schedule", "feature_extractor", "fid_split",
                "status", "precision")
 CONFIG_ATTR = "config_columns"
+PART_PREFIX = "part-"  # a file of many finished trials (the store's compaction)
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 FILTERS = ("phase", "dataset", "architecture", "status", "loss", "penalty", "d_norm", "model", "study")
 
@@ -72,21 +73,43 @@ def _readable(fs: pafs.FileSystem, files: list[str]) -> list[str]:
     return good
 
 
+def _read(fs: pafs.FileSystem, files: list[str], columns: list[str] | None) -> tuple[pa.Table, pa.Schema | None]:
+    if not files:
+        return None, None
+    try:
+        dataset = ds.dataset(files, format="parquet", filesystem=fs)
+        return dataset.to_table(columns=columns), dataset.schema
+    except (pa.ArrowException, OSError):  # a damaged file: find it, read the rest
+        good = _readable(fs, files)
+        if not good:
+            return None, None
+        dataset = ds.dataset(good, format="parquet", filesystem=fs)
+        return dataset.to_table(columns=columns), dataset.schema
+
+
 def load_rows(path: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Every row (one per trial and evaluation) of the study at ``path`` (a local path or any
     URI pyarrow reads: s3://, gs://, ...), typed: factors as categoricals, ``bo_round`` as a
-    nullable integer, ``timestamp`` as UTC datetimes."""
+    nullable integer, ``timestamp`` as UTC datetimes. Finished trials live many to a
+    ``part-*.parquet`` file; a trial's own file beside a part holding its key (an interrupted
+    compaction) is skipped."""
     fs, root = _results_dir(str(path))
     files = _trial_files(fs, root)
-    cols = list(columns) if columns is not None else None
-    try:
-        dataset = ds.dataset(files, format="parquet", filesystem=fs)
-        table = dataset.to_table(columns=cols)
-    except (pa.ArrowException, OSError):  # a damaged file: find it, read the rest
-        dataset = ds.dataset(_readable(fs, files), format="parquet", filesystem=fs)
-        table = dataset.to_table(columns=cols)
+    cols = None if columns is None else list(dict.fromkeys([*columns, "trial_key"]))
+    parts = [f for f in files if f.rsplit("/", 1)[-1].startswith(PART_PREFIX)]
+    part_table, schema = _read(fs, parts, cols)
+    in_parts = set(part_table.column("trial_key").to_pylist()) if part_table is not None else set()
+    loose = [f for f in files if f not in set(parts) and f.rsplit("/", 1)[-1][: -len(".parquet")] not in in_parts]
+    loose_table, loose_schema = _read(fs, loose, cols)
+    tables = [t for t in (part_table, loose_table) if t is not None]
+    if not tables:
+        return pd.DataFrame()
+    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    if columns is not None:
+        table = table.select(list(columns))
     df = _typed(table.to_pandas())
-    df.attrs[CONFIG_ATTR] = [f.name for f in dataset.schema if (f.metadata or {}).get(b"group") == b"config"]
+    schema = schema or loose_schema
+    df.attrs[CONFIG_ATTR] = [f.name for f in schema if (f.metadata or {}).get(b"group") == b"config"]
     return df
 
 

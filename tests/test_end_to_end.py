@@ -73,7 +73,7 @@ def test_seeds_phase_reruns_each_models_best_setting(study_run):
 def test_parquet_files_are_readable_one_by_one(study_run):
     out, _, _ = study_run
     files = sorted((out / "results").glob("*.parquet"))
-    assert len(files) == 28
+    assert [f.name[:5] for f in files] == ["part-"]  # the finished trials compacted into one file
     assert sum(pq.read_table(f).num_rows for f in files) == 56
 
 

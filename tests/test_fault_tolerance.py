@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import descends_from, result_files
+from tests.helpers import descends_from, read_rows, result_files
 
 from study.engine.driver import run_study
 from study.engine.spec import parse_spec
@@ -43,8 +43,8 @@ def test_a_killed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
         while time.time() < deadline and not killed:
             files = result_files(tmp_path / "results")
             if files:
-                rows = pd.read_parquet(files[0])
-                if (rows["step"] >= 1200).any() and not rows["is_final"].any():
+                rows = read_rows(files[:1])
+                if len(rows) and (rows["step"] >= 1200).any() and not rows["is_final"].any():
                     for pid in _trial_worker_pids():
                         os.kill(pid, signal.SIGKILL)
                         killed[pid] = int(rows["step"].max())

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import result_files
+from tests.helpers import read_rows, result_files
 
 pytestmark = pytest.mark.ray
 
@@ -118,7 +118,7 @@ def test_a_study_runs_on_both_nodes_and_survives_losing_one(two_node_cluster, tm
     while time.time() < deadline and driver.poll() is None:
         files = result_files(results)
         if files:
-            rows = pd.concat([pd.read_parquet(f) for f in files])
+            rows = read_rows(files)
             final = rows[rows["is_final"]]
             if final["node_id"].nunique() == 2 and len(final) < 8:  # both nodes finished a trial: lose one
                 os.killpg(nodes[1].pid, signal.SIGKILL)

@@ -98,6 +98,17 @@ def _archive_interrupted_bo(store: ResultsStore, stored: list[dict[str, Any]], l
     return [r for r in stored if r["trial_key"] not in in_flight]
 
 
+def _compact_finished(store: ResultsStore, stored: list[dict[str, Any]], log, chunk: int = 1000) -> None:
+    """Finished trials an earlier driver left in their own files move into part files."""
+    loose = set(store.scan(columns=["trial_key"]).loose)
+    done = sorted({r["trial_key"] for r in stored if r["is_final"]} & loose)
+    for i in range(0, len(done), chunk):
+        keys = set(done[i:i + chunk])
+        store.compact([r for r in stored if r["trial_key"] in keys])
+    if done:
+        log(f"results: {len(done)} finished trials compacted into part files")
+
+
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
               num_cpus: int | None = None, log=print, trainable: Callable[[dict[str, Any]], None] | None = None,
               reuse_actors: bool = True, flush_every_s: float = 5.0, lease_s: float = 60.0) -> StudyRun:
@@ -127,6 +138,7 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         record_spec(spec_text, study_dir)
         store = ResultsStore(study_dir)
         stored = _archive_interrupted_bo(store, store.table(repair=True, log=log).to_pylist(), log)
+        _compact_finished(store, stored, log)
         partial: dict[str, list[dict[str, Any]]] = {}
         for r in stored:
             if not r["is_final"]:

@@ -6,6 +6,12 @@ starting with '.', then renamed over the old file, so a crash leaves either the 
 file, never half of one, and readers (pyarrow, pandas, DuckDB, Polars) skip the temporary
 names. Re-running a trial key replaces its rows; it never duplicates them.
 
+Finished trials are compacted: their rows move, many trials at a time, into
+``results/part-<id>.parquet`` (written atomically, then the trials' own files are deleted), so
+that a study of thousands of trials is a few dozen files and reading it takes seconds, not
+a file open per trial. A trial's own file left beside a part that holds its key (a compaction
+interrupted between the two steps) is a duplicate: readers skip it and the driver deletes it.
+
 Anything else in ``results/`` (a truncated or junk ``*.parquet``, a copy such as
 ``X (copy).parquet``, a stray file) would break or double what a Parquet reader sees of the
 folder: ``scan`` finds such files and ``quarantine`` moves them to ``results/.quarantine/``
@@ -29,6 +35,7 @@ from study.engine.schema import SCHEMA, STATUSES
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # trial keys are 16 hex digits; tests use short names
 QUARANTINE = ".quarantine"
+PART_PREFIX = "part-"  # files of many finished trials; no trial key starts so (keys are hex)
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
@@ -42,6 +49,8 @@ class Scan:
 
     table: pa.Table
     bad: dict[str, str] = field(default_factory=dict)  # path -> why
+    duplicates: list[str] = field(default_factory=list)  # trial files whose rows a part file holds
+    loose: list[str] = field(default_factory=list)  # trial keys with their own file
 
 
 class ResultsStore:
@@ -59,7 +68,7 @@ class ResultsStore:
 
     def write_trial(self, trial_key: str, rows: Iterable[Mapping[str, Any]]) -> None:
         """Atomically replace the rows of ``trial_key`` with ``rows``."""
-        if not KEY_RE.match(trial_key):
+        if not KEY_RE.match(trial_key) or trial_key.startswith(PART_PREFIX):
             raise ValueError(f"trial_key: invalid value {trial_key!r}; allowed: 1-128 letters, digits, '_', '-'")
         table = to_table(rows)
         if table.num_rows and set(table.column("trial_key").to_pylist()) != {trial_key}:
@@ -96,13 +105,21 @@ class ResultsStore:
     def scan(self, columns: list[str] | None = None) -> Scan:
         """Every valid row (of ``columns``, default all), and the files that are not valid trial
         files (with the reason). One dataset read when all is well; file by file only to find
-        what is damaged."""
+        what is damaged. Part files first: a trial file whose key a part holds is skipped."""
         files, bad = self._listing()
-        empty = SCHEMA.empty_table() if columns is None else SCHEMA.empty_table().select(columns)
-        if not files:
-            return Scan(empty, bad)
+        cols = None if columns is None else list(dict.fromkeys([*columns, "trial_key"]))
+        parts = [f for f in files if f.rsplit("/", 1)[-1].startswith(PART_PREFIX)]
+        loose = [f for f in files if f not in set(parts)]
+        part_table = self._read_valid(parts, cols, bad)
+        in_parts = set(part_table.column("trial_key").to_pylist()) if part_table.num_rows else set()
+        duplicates = [f for f in loose if _stem(f) in in_parts]
+        loose = [f for f in loose if _stem(f) not in in_parts]
+        table = pa.concat_tables([part_table, self._read_valid(loose, cols, bad)])
+        return Scan(table if columns is None else table.select(columns), bad, duplicates, [_stem(f) for f in loose])
+
+    def _read_valid(self, files: list[str], columns: list[str] | None, bad: dict[str, str]) -> pa.Table:
         try:
-            return Scan(self._read(files, columns), bad)
+            return self._read(files, columns)
         except (pa.ArrowException, OSError):
             pass
         good = []
@@ -113,9 +130,11 @@ class ResultsStore:
                 good.append(path)
             except (pa.ArrowException, OSError) as e:
                 bad[path] = f"unreadable Parquet ({type(e).__name__}: {str(e).splitlines()[0][:200]})"
-        return Scan(self._read(good, columns) if good else empty, bad)
+        return self._read(good, columns)
 
     def _read(self, files: list[str], columns: list[str] | None = None) -> pa.Table:
+        if not files:
+            return SCHEMA.empty_table() if columns is None else SCHEMA.empty_table().select(columns)
         return ds.dataset(files, schema=SCHEMA, format="parquet", filesystem=self.fs).to_table(columns=columns)
 
     def table(self, repair: bool = False, log=print, columns: list[str] | None = None) -> pa.Table:
@@ -128,7 +147,31 @@ class ResultsStore:
             else:
                 for path, why in scan.bad.items():
                     log(f"warning: results: {path}: {why}; left out")
+        if scan.duplicates and repair:
+            for path in scan.duplicates:
+                self.fs.delete_file(path)
+            log(f"results: removed {len(scan.duplicates)} trial files that a part file already holds "
+                f"(a compaction was interrupted)")
         return scan.table
+
+    def compact(self, rows: Iterable[Mapping[str, Any]]) -> str | None:
+        """Move finished trials' rows into one new part file (atomically), then delete their own
+        files; ``rows`` hold every row of those trials. Returns the part's path."""
+        table = to_table(rows)
+        if not table.num_rows:
+            return None
+        keys = sorted(set(table.column("trial_key").to_pylist()))
+        name = f"{PART_PREFIX}{uuid.uuid4().hex}.parquet"
+        tmp = f"{self.root}/.tmp-{name}"
+        with self.fs.open_output_stream(tmp) as out:
+            pq.write_table(table, out)
+        self.fs.move(tmp, f"{self.root}/{name}")
+        for key in keys:
+            try:
+                self.fs.delete_file(self.path(key))
+            except FileNotFoundError:
+                pass
+        return f"{self.root}/{name}"
 
     def quarantine(self, bad: Mapping[str, str], log=print) -> str:
         """Move these files into ``results/.quarantine/`` (kept, out of the dataset), naming each."""
@@ -151,6 +194,10 @@ class ResultsStore:
         for key in trial_keys:
             self.fs.move(self.path(key), f"{folder}/{key}.parquet")
         return folder
+
+
+def _stem(path: str) -> str:
+    return path.rsplit("/", 1)[-1][: -len(".parquet")]
 
 
 def to_table(rows: Iterable[Mapping[str, Any]]) -> pa.Table:

@@ -4,7 +4,9 @@ Rows are labelled from the trial's ``TrialRequest`` and the driver's provenance,
 columns the schema (study/engine/schema.py) says a trial reports. A trial's file is rewritten
 when it ends and otherwise at most every ``flush_every_s`` seconds, so that thousands of short
 evaluations do not rewrite thousands of files (a crash of the driver loses at most that much
-of an unfinished trial's progress rows; the trial itself runs again on resume).
+of an unfinished trial's progress rows; the trial itself runs again on resume). Every
+``compact_every`` finished trials, their rows move into one part file (ResultsStore.compact),
+so the results folder stays a few dozen files however long the study runs.
 """
 from __future__ import annotations
 
@@ -26,9 +28,11 @@ class StoreCallback(Callback):
 
     def __init__(self, store: ResultsStore, study: str, provenance: dict[str, Any],
                  partial: dict[str, list[dict[str, Any]]] | None = None, log=print, total: int = 0,
-                 flush_every_s: float = 5.0) -> None:
+                 flush_every_s: float = 5.0, compact_every: int = 256) -> None:
         self.store, self.study, self.prov, self.log, self.total = store, study, provenance, log, total
-        self.flush_every_s = flush_every_s
+        self.flush_every_s, self.compact_every = flush_every_s, compact_every
+        self.finished: list[dict[str, Any]] = []  # rows of finished trials not yet compacted
+        self.finished_trials = 0  # ... and how many trials they are
         self.partial = partial or {}  # key -> non-final rows an earlier driver stored (no re-read per trial)
         self.rows: dict[str, list[dict[str, Any]]] = {}
         self.base: dict[str, dict[str, Any]] = {}  # key -> the columns its request and the driver fix
@@ -66,9 +70,7 @@ class StoreCallback(Callback):
         self.done += 1
         if req.trial_key in self.dirty:
             self._flush(req.trial_key, force=True)
-        last = (self.rows.pop(req.trial_key, None) or [{}])[-1]  # a finished trial's rows leave memory
-        self.base.pop(req.trial_key, None)
-        self.written.pop(req.trial_key, None)
+        last = self._finish(req.trial_key)[-1]
         _drop_checkpoint(trial, self.log)
         cfg = req.config
         self.log(f"  [{req.phase} {self.done}/{self.total}] {req.model} lr={cfg.lr:.3g} b1={cfg.beta1:.3g} "
@@ -86,12 +88,31 @@ class StoreCallback(Callback):
                "timestamp": dt.datetime.now(dt.timezone.utc)}
         self.rows[req.trial_key] = prior + [row]
         self._flush(req.trial_key, force=True)
+        self._finish(req.trial_key)
         self.log(f"  [{req.phase} {self.done}/{self.total}] {req.model}: failed: "
                  f"{err.strip().splitlines()[-1] if err.strip() else 'unknown error'}")
+
+    def _finish(self, key: str) -> list[dict[str, Any]]:
+        """A finished trial's rows leave memory for the compaction buffer."""
+        rows = self.rows.pop(key, None) or [{}]
+        self.base.pop(key, None)
+        self.written.pop(key, None)
+        if rows[0]:
+            self.finished.extend(rows)
+            self.finished_trials += 1
+            if self.finished_trials >= self.compact_every:
+                self._compact()
+        return rows
+
+    def _compact(self) -> None:
+        self.store.compact(self.finished)
+        self.finished, self.finished_trials = [], 0
 
     def on_experiment_end(self, trials, **info) -> None:
         for key in list(self.dirty):
             self._flush(key, force=True)
+        if self.finished:
+            self._compact()
 
 
 def _drop_checkpoint(trial, log) -> None:
