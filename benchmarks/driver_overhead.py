@@ -56,6 +56,32 @@ def noop_evaluations(config):
                      "status": "ok", "error": "", "is_final": i == n, "wall_time_s": 0.0})
 
 
+def noop_plain(config):
+    """The same 20 reports, for a plain Tune run with no gan-study part (the baseline)."""
+    from ray import tune
+
+    for i in range(1, config["n"] + 1):
+        tune.report({"step": i, "fid": config["x"] + i, "is_final": i == config["n"]})
+
+
+def _plain_tune(total: int, evaluations: int, storage: str, samples: list) -> tuple[list[float], float]:
+    """Plain Ray Tune on the same trial shape: BasicVariantGenerator, no callback of ours."""
+    from ray import tune
+
+    done: list[float] = []
+
+    class Times(tune.Callback):
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            done.append(time.time())
+
+    t = time.perf_counter()
+    tune.Tuner(tune.with_resources(noop_plain, {"cpu": 1}),
+               param_space={"x": tune.uniform(0, 1), "n": evaluations},
+               tune_config=tune.TuneConfig(num_samples=total, reuse_actors=True),
+               run_config=tune.RunConfig(name="plain", storage_path=storage, verbose=0, callbacks=[Times()])).fit()
+    return done, time.perf_counter() - t
+
+
 def _rss_mib() -> float:
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
@@ -63,10 +89,12 @@ def _rss_mib() -> float:
     return float("nan")
 
 
-def scale(trials: int, models: int, evaluations: int) -> dict:
+def scale(trials: int, models: int, evaluations: int, baseline: bool = True) -> dict:
     """A study of ``trials`` no-op trials over ``models`` models (grid plus BO rounds), each
     reporting ``evaluations`` times: the driver's seconds per trial and memory, first thousand
-    against last, and how long ``status`` and ``analysis.load`` take on the finished study."""
+    against last, and how long ``status`` and ``analysis.load`` take on the finished study.
+    Baseline in the same command: plain Ray Tune running the same number of trials of the
+    same shape (no searcher, store or callback of ours), measured the same way."""
     import threading
 
     import ray
@@ -110,6 +138,9 @@ def scale(trials: int, models: int, evaluations: int) -> dict:
         run_study(spec, yaml.safe_dump(spec_dict), f"{tmp}/scale", log=lambda *a, **k: None,
                   trainable=noop_evaluations)
         wall = time.perf_counter() - t
+        ours = list(samples)
+        samples.clear()
+        plain_done, plain_wall = _plain_tune(total, evaluations, f"{tmp}/plain", samples) if baseline else ([], 0)
         stop.set()
         ray.shutdown()
         rows = pd.read_parquet(f"{tmp}/scale/results", columns=["trial_key", "is_final", "timestamp"])
@@ -119,10 +150,21 @@ def scale(trials: int, models: int, evaluations: int) -> dict:
         first = (done_at[window] - done_at[0]) / window
         last = (done_at[-1] - done_at[-1 - window]) / window
 
-        def rss_at(when: float) -> float:
-            return min(samples, key=lambda s: abs(s[0] - when))[1]
+        def rss_at(series, when: float) -> float:
+            return min(series, key=lambda s: abs(s[0] - when))[1]
 
-        rss_first, rss_last = rss_at(done_at[window]), rss_at(done_at[-1])
+        rss_first, rss_last = rss_at(ours, done_at[window]), rss_at(ours, done_at[-1])
+        plain = {}
+        if plain_done:
+            p = sorted(plain_done)
+            p_first, p_last = (p[window] - p[0]) / window, (p[-1] - p[-1 - window]) / window
+            plain = {"plain_tune_wall_s": round(plain_wall, 1), "plain_tune_first_s_per_trial": round(p_first, 4),
+                     "plain_tune_last_s_per_trial": round(p_last, 4),
+                     "plain_tune_s_per_trial_ratio": round(p_last / p_first, 3),
+                     "plain_tune_rss_first_mib": round(rss_at(samples, p[window])),
+                     "plain_tune_rss_last_mib": round(rss_at(samples, p[-1])),
+                     "plain_tune_rss_ratio": round(rss_at(samples, p[-1]) / rss_at(samples, p[window]), 3),
+                     "vs_plain_tune_wall_ratio": round(wall / plain_wall, 3)}
         t = time.perf_counter()
         study_status(f"{tmp}/scale", log=lambda *a: None)
         status_s = time.perf_counter() - t
@@ -134,7 +176,7 @@ def scale(trials: int, models: int, evaluations: int) -> dict:
             "scale_first_s_per_trial": round(first, 4), "scale_last_s_per_trial": round(last, 4),
             "scale_s_per_trial_ratio": round(last / first, 3), "scale_rss_first_mib": round(rss_first),
             "scale_rss_last_mib": round(rss_last), "scale_rss_ratio": round(rss_last / rss_first, 3),
-            "status_s": round(status_s, 2), "analysis_load_s": round(load_s, 2)}
+            "status_s": round(status_s, 2), "analysis_load_s": round(load_s, 2), **plain}
 
 
 def _one(cfg_dict: dict) -> None:
@@ -182,9 +224,10 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=0, metavar="TRIALS",
                         help="only the scale mode: this many no-op trials over 50 models (the issue's: 5000)")
     parser.add_argument("--evaluations", type=int, default=20, help="evaluations per trial in the scale mode")
+    parser.add_argument("--no-baseline", action="store_true", help="scale mode without the plain Tune run")
     args = parser.parse_args()
     if args.scale:
-        figures = scale(args.scale, 50, args.evaluations)
+        figures = scale(args.scale, 50, args.evaluations, baseline=not args.no_baseline)
         print(json.dumps(figures))
         return
     import ray

@@ -132,6 +132,10 @@ class PhasedScheduler:
         self.suggested[req.phase] += 1
         return req
 
+    def done(self) -> bool:
+        """Every trial handed out and none still running."""
+        return self._all_suggested() and not self.live
+
     def _all_suggested(self) -> bool:
         if self.grid or any(not self._bo_done(m) for m in self.models):
             return False

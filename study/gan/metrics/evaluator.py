@@ -22,6 +22,7 @@ from study.gan.data.registry import Dataset
 from study.gan.metrics.extractors import EXTRACTORS, Extractor, extract, extract_logits
 from study.gan.metrics.frechet import feature_statistics, frechet_distance
 from study.gan.metrics.reconstruction import reconstruction_error
+from study.gan.metrics.preprocess import INPUT_SCALES
 from study.gan.metrics.scores import inception_score, kernel_inception_distance, pixel_histogram_distance
 
 EVAL_LATENT_SEED = 2019  # the same latents for every trial, so FIDs are comparable
@@ -108,7 +109,8 @@ class Evaluator:
             self.precision = _calibrated_precision(self.model, self.real.to(device))
         key = stats_key(dataset=dataset.name, split=split, resolution=resolution, channels=channels,
                         extractor=extractor, weights=getattr(self.model, "identity", ""),
-                        resize=resize if extractor == "inception" else "", n=len(self.real))
+                        resize=resize if extractor == "inception" else "", n=len(self.real),
+                        input_scale=list(INPUT_SCALES[resize]) if extractor == "inception" else None)
         self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
 
     def latents(self, z_dim: int, z_dist: str) -> torch.Tensor:

@@ -1,13 +1,14 @@
 """Image preprocessing for the Inception network, as the FID references do it.
 
-Images in [0, 1] -> quantised to uint8 values by rounding (not truncation) -> resized to
-299 x 299 bilinearly -> scaled to [-1, 1] (x / 127.5 - 1) -> grayscale tiled to 3 channels.
+Images in [0, 1] -> quantised to uint8 values by rounding (not truncation) -> grayscale tiled
+to 3 channels -> resized to 299 x 299 bilinearly -> scaled as the chosen reference does.
 
-Resize modes (they move FID slightly; every row records which):
-- ``tf_bilinear``: TensorFlow 1's ``resize_bilinear`` (align_corners=False, no half-pixel
-  centres), which the original TF Inception graph applies: source coordinate = dst * in / out.
-- ``torch_bilinear``: ``F.interpolate(mode="bilinear", align_corners=False)``, half-pixel
-  centres: source = (dst + 0.5) * in / out - 0.5 (pytorch-fid's choice).
+Modes (they move FID slightly; every row records which):
+- ``tf_bilinear``: the TF 2015-12-05 Inception graph's own input ops, as TTUR's FID and
+  torch-fidelity run them: TensorFlow 1's ``resize_bilinear`` (align_corners=False, no
+  half-pixel centres: source coordinate = dst * in / out), then (x - 128) / 128.
+- ``torch_bilinear``: pytorch-fid's: ``F.interpolate(mode="bilinear", align_corners=False)``,
+  half-pixel centres (source = (dst + 0.5) * in / out - 0.5), then x / 127.5 - 1.
 """
 from __future__ import annotations
 
@@ -43,8 +44,13 @@ def resize(x: torch.Tensor, size: int, mode: str) -> torch.Tensor:
     raise ValueError(f"fid_resize: unknown mode {mode!r}; allowed: {', '.join(RESIZES)}")
 
 
+# How each mode scales uint8 values for the network: (offset, divisor). Part of the real
+# statistics' cache key, so statistics made with another scaling are never reused.
+INPUT_SCALES = {"tf_bilinear": (128.0, 128.0), "torch_bilinear": (127.5, 127.5)}
+
+
 def inception_input(images: torch.Tensor, resize_mode: str = "tf_bilinear", size: int = SIZE) -> torch.Tensor:
-    """(N, C, H, W) images in [0, 1] -> (N, 3, 299, 299) network input in [-1, 1]."""
+    """(N, C, H, W) images in [0, 1] -> (N, 3, 299, 299) network input, about [-1, 1]."""
     x = (images.float().clamp(0.0, 1.0) * 255.0).round()
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
@@ -52,4 +58,5 @@ def inception_input(images: torch.Tensor, resize_mode: str = "tf_bilinear", size
         raise ValueError(f"images: need 1 or 3 channels, got {x.shape[1]}")
     if x.shape[-2:] != (size, size):
         x = resize(x, size, resize_mode)
-    return x / 127.5 - 1.0
+    offset, divisor = INPUT_SCALES[resize_mode]
+    return (x - offset) / divisor

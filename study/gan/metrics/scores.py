@@ -1,9 +1,12 @@
 """Inception Score, KID and the pixel-histogram distance, on precomputed arrays.
 
-- Inception Score (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))) over ``splits`` equal
-  splits (10 by convention); mean and standard deviation over the splits.
+- Inception Score (Salimans et al. 2016): exp(E_x KL(p(y|x) || p(y))) over ``splits`` splits
+  (10 by convention) with the boundaries of OpenAI's code and torch-fidelity, i * N // splits;
+  mean and standard deviation over the splits.
 - KID (Binkowski et al. 2018): squared MMD with the cubic polynomial kernel
-  k(x, y) = (x.y / d + 1)^3, unbiased estimate, averaged over random subsets of each set.
+  k(x, y) = (x.y / d + 1)^3, unbiased estimate, averaged over random subsets of each set. The
+  subsets must be smaller than the sets for their spread to mean anything: with fewer samples
+  than ``subset_size``, subsets of half the smaller set are drawn.
 - Pixel-histogram distance (Mullery and Whelan's diagnostic): per channel, the total-variation
   distance 0.5 * sum |h_gen - h_real| between normalised histograms of pixel values in [0, 1]
   (``bins`` bins), averaged over channels: 0 for identical histograms, 1 for disjoint ones.
@@ -18,7 +21,8 @@ def inception_score(logits: np.ndarray, splits: int = 10) -> tuple[float, float]
     z = z - z.max(axis=1, keepdims=True)
     log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     scores = []
-    for part in np.array_split(log_p, splits):
+    n = len(log_p)
+    for part in (log_p[i * n // splits:(i + 1) * n // splits] for i in range(splits)):
         p = np.exp(part)
         log_marginal = np.log(p.mean(axis=0) + 1e-300)
         scores.append(np.exp((p * (part - log_marginal)).sum(axis=1).mean()))
@@ -38,9 +42,11 @@ def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 def kernel_inception_distance(x: np.ndarray, y: np.ndarray, subsets: int = 100, subset_size: int = 1000,
                               seed: int = 0) -> tuple[float, float]:
     """Mean and std of the unbiased MMD^2 over ``subsets`` random subsets (without replacement
-    within a subset) of min(subset_size, len) points from each set."""
+    within a subset) of ``subset_size`` points from each set, or half the smaller set when that
+    is not larger than ``subset_size``."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    m = min(subset_size, len(x), len(y))
+    smaller = min(len(x), len(y))
+    m = subset_size if subset_size < smaller else smaller // 2
     if m < 2:
         raise ValueError(f"kid: need at least 2 samples per set, got {len(x)} and {len(y)}")
     rng = np.random.default_rng(seed)

@@ -39,7 +39,8 @@ def test_pipeline_equals_the_network_on_independently_prepared_input(inception):
     ex, model, net = inception
     images = torch.rand(3, 1, 12, 12, generator=torch.Generator().manual_seed(0))
     q = np.round(images.numpy() * 255.0)
-    prepared = np.stack([np.stack([tf_legacy_bilinear_numpy(q[i, 0], 299)] * 3) for i in range(3)]) / 127.5 - 1.0
+    resized = np.stack([np.stack([tf_legacy_bilinear_numpy(q[i, 0], 299)] * 3) for i in range(3)])
+    prepared = (resized - 128.0) / 128.0  # the TF graph's own input scaling
     with torch.no_grad():
         reference = net(torch.tensor(prepared, dtype=torch.float32))
         ours = model.features(images)

@@ -45,8 +45,12 @@ def test_quantise_round_tile_and_scale():
     x = torch.nn.functional.pad(x, (0, 294))  # 299 wide: no resize
     y = inception_input(x)
     assert y.shape == (1, 3, 299, 299)
-    # round (not truncate): 0.3 -> 0, 0.7 -> 1; clamped above 1; then v / 127.5 - 1
-    assert torch.allclose(y[0, :, 0, :5], (torch.tensor([0.0, 0.0, 1.0, 255.0, 255.0]) / 127.5 - 1).expand(3, 5))
+    # round (not truncate): 0.3 -> 0, 0.7 -> 1; clamped above 1; then the TF graph's (v - 128) / 128
+    values = torch.tensor([0.0, 0.0, 1.0, 255.0, 255.0])
+    assert torch.allclose(y[0, :, 0, :5], ((values - 128) / 128).expand(3, 5))
     assert torch.equal(y[0, 0], y[0, 2])
+    # pytorch-fid's mode scales as pytorch-fid does: v / 127.5 - 1
+    z = inception_input(x, "torch_bilinear")
+    assert torch.allclose(z[0, :, 0, :5], (values / 127.5 - 1).expand(3, 5))
     with pytest.raises(ValueError, match="fid_resize: unknown mode"):
         resize(x, 10, "nearest")

@@ -37,9 +37,34 @@ def kid_direct(x, y):
 
 def test_kid_matches_the_all_pairs_estimate():
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(12, 5)), rng.normal(0.5, 1.0, size=(12, 5))
-    mean, std = kernel_inception_distance(x, y, subsets=3, subset_size=12)  # every subset is the full set
-    assert mean == pytest.approx(kid_direct(x, y), rel=1e-10) and std == pytest.approx(0.0, abs=1e-12)
+    x, y = rng.normal(size=(13, 5)), rng.normal(0.5, 1.0, size=(13, 5))
+    mean, std = kernel_inception_distance(x, y, subsets=3, subset_size=12)
+    # subsets of 12 of 13, drawn as the function draws them, each against the written-out estimate
+    draw = np.random.default_rng(0)
+    direct = [kid_direct(x[draw.choice(13, 12, replace=False)], y[draw.choice(13, 12, replace=False)])
+              for _ in range(3)]
+    assert mean == pytest.approx(np.mean(direct), rel=1e-10) and std == pytest.approx(np.std(direct), rel=1e-8)
+
+
+def test_kid_subsets_are_smaller_than_the_sets_so_their_spread_means_something():
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(40, 5)), rng.normal(0.3, 1.0, size=(40, 5))
+    mean, std = kernel_inception_distance(x, y, subsets=50, subset_size=1000)  # fewer samples than 1,000
+    assert std > 1e-3  # subsets of 20 of 40: a real spread, not ~1e-16
+    assert mean == pytest.approx(kid_direct(x, y), rel=0.3)  # unbiased either way
+
+
+def test_inception_score_splits_at_i_n_over_10_like_openai_and_torch_fidelity():
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(25, 4)) * 3
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    scores = []
+    for i in range(10):  # OpenAI's inception_score: part = preds[i * N // splits:(i + 1) * N // splits]
+        part = p[i * 25 // 10:(i + 1) * 25 // 10]
+        kl = part * (np.log(part) - np.log(part.mean(0, keepdims=True)))
+        scores.append(np.exp(kl.sum(1).mean()))
+    assert inception_score(logits) == pytest.approx((np.mean(scores), np.std(scores)), rel=1e-10)
     same = rng.normal(size=(400, 5))
     assert abs(kernel_inception_distance(same[:200], same[200:], subsets=20, subset_size=100)[0]) < 0.05
     assert kernel_inception_distance(x, y + 3.0, subsets=5, subset_size=10)[0] > 1.0
