@@ -148,6 +148,7 @@ def scale(trials: int, models: int, evaluations: int, baseline: bool = True) -> 
         assert len(done_at) == total, (len(done_at), total)
         window = min(1000, total // 5)
         first = (done_at[window] - done_at[0]) / window
+        second = (done_at[2 * window] - done_at[window]) / window  # the grid is the first fifth: BO from here
         last = (done_at[-1] - done_at[-1 - window]) / window
 
         def rss_at(series, when: float) -> float:
@@ -174,7 +175,8 @@ def scale(trials: int, models: int, evaluations: int, baseline: bool = True) -> 
     return {"scale_trials": total, "scale_models": n_models, "scale_evaluations": evaluations,
             "scale_rows": len(rows), "scale_wall_s": round(wall, 1), "scale_trials_per_s": round(total / wall, 2),
             "scale_first_s_per_trial": round(first, 4), "scale_last_s_per_trial": round(last, 4),
-            "scale_s_per_trial_ratio": round(last / first, 3), "scale_rss_first_mib": round(rss_first),
+            "scale_s_per_trial_ratio": round(last / first, 3),
+            "scale_second_s_per_trial": round(second, 4), "scale_bo_s_per_trial_ratio": round(last / second, 3), "scale_rss_first_mib": round(rss_first),
             "scale_rss_last_mib": round(rss_last), "scale_rss_ratio": round(rss_last / rss_first, 3),
             "status_s": round(status_s, 2), "analysis_load_s": round(load_s, 2), **plain}
 

@@ -7,23 +7,15 @@ beside it when it was saved (a truncated or altered file is refused, not half-lo
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from typing import Any
 
 from study.engine.tune.searcher import request_of
+from study.gan.metrics.inception_weights import sha256_of
 
 CHECKPOINT_FILE = "trial_state.pt"
 DIGEST_FILE = "trial_state.sha256"
-
-
-def sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_state(state: dict[str, Any], folder: str) -> None:
