@@ -44,6 +44,9 @@ def test_kid_matches_the_all_pairs_estimate():
     direct = [kid_direct(x[draw.choice(13, 12, replace=False)], y[draw.choice(13, 12, replace=False)])
               for _ in range(3)]
     assert mean == pytest.approx(np.mean(direct), rel=1e-10) and std == pytest.approx(np.std(direct), rel=1e-8)
+    same = rng.normal(size=(400, 5))
+    assert abs(kernel_inception_distance(same[:200], same[200:], subsets=20, subset_size=100)[0]) < 0.05
+    assert kernel_inception_distance(x, y + 3.0, subsets=5, subset_size=10)[0] > 1.0
 
 
 def test_kid_subsets_are_smaller_than_the_sets_so_their_spread_means_something():
@@ -65,9 +68,6 @@ def test_inception_score_splits_at_i_n_over_10_like_openai_and_torch_fidelity():
         kl = part * (np.log(part) - np.log(part.mean(0, keepdims=True)))
         scores.append(np.exp(kl.sum(1).mean()))
     assert inception_score(logits) == pytest.approx((np.mean(scores), np.std(scores)), rel=1e-10)
-    same = rng.normal(size=(400, 5))
-    assert abs(kernel_inception_distance(same[:200], same[200:], subsets=20, subset_size=100)[0]) < 0.05
-    assert kernel_inception_distance(x, y + 3.0, subsets=5, subset_size=10)[0] > 1.0
 
 
 def test_pixel_histogram_distance():
