@@ -38,3 +38,38 @@ def descends_from(pid: int, ancestor: int) -> bool:
             return False
         pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the command name is the parent pid
     return False
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def own_processes(ancestor: int, command_contains: str) -> list[int]:
+    """PIDs of ``ancestor``'s descendants whose command line contains the text (from /proc):
+    the processes a test started, never another user's."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == ancestor:
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if command_contains in cmdline and descends_from(int(entry.name), ancestor):
+            out.append(int(entry.name))
+    return out
+
+
+def session_members(session: int) -> list[int]:
+    """PIDs still in the process session a test started (start_new_session=True makes the child
+    its leader); orphans re-parented to init keep it, so a test can reap exactly what it began."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None and int(fields[3]) == session:  # field 6 of stat: the session id
+                out.append(int(entry.name))
+    return out

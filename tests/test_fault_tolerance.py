@@ -2,7 +2,6 @@
 by Ray Tune from its last checkpoint, and the study's rows stay exactly-once."""
 import os
 import signal
-import subprocess
 import threading
 import time
 
@@ -13,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import descends_from, read_rows, result_files
+from tests.helpers import own_processes, read_rows, result_files
 
 from study.engine.driver import run_study
 from study.engine.spec import parse_spec
@@ -31,8 +30,7 @@ STUDY = {
 
 def _trial_worker_pids() -> list[int]:
     """This test session's trial processes only: descendants of this process (the Ray it started)."""
-    out = subprocess.run(["pgrep", "-f", "ImplicitFunc"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split() if descends_from(int(p), os.getpid())]
+    return own_processes(os.getpid(), "ImplicitFunc")
 
 
 def test_a_killed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):

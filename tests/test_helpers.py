@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from tests.helpers import descends_from
+from tests.helpers import descends_from, own_processes, session_members
 
 
 def test_descends_from_knows_its_own_children_and_not_other_processes():
@@ -12,6 +12,18 @@ def test_descends_from_knows_its_own_children_and_not_other_processes():
         assert descends_from(child.pid, os.getpid())
         assert not descends_from(os.getppid(), os.getpid())  # our parent is not ours to kill
         assert not descends_from(1, os.getpid())
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_own_processes_and_session_members_find_only_what_the_test_started():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)  # marker-7f3a"],
+                             start_new_session=True)
+    try:
+        assert own_processes(os.getpid(), "marker-7f3a") == [child.pid]
+        assert session_members(child.pid) == [child.pid]
+        assert os.getpid() not in session_members(child.pid)
     finally:
         child.kill()
         child.wait()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.helpers import read_rows, result_files
+from tests.helpers import read_rows, result_files, session_members
 
 pytestmark = pytest.mark.ray
 
@@ -87,13 +87,13 @@ def ray_cluster(workers: int, dashboard: bool = False, token: str | None = None)
             p.wait()
         deadline = time.time() + 15  # raylets and GCS notice their parent's death; make sure
         while time.time() < deadline:
-            left = subprocess.run(["pgrep", "-f", f":{port}"], capture_output=True, text=True).stdout.split()
+            left = [pid for p in nodes for pid in session_members(p.pid)]  # only what these nodes began
             if not left:
                 break
             if time.time() > deadline - 5:
                 for pid in left:
                     try:
-                        os.kill(int(pid), signal.SIGKILL)
+                        os.kill(pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
             time.sleep(0.5)
