@@ -98,9 +98,9 @@ def _archive_interrupted_bo(store: ResultsStore, stored: list[dict[str, Any]], l
     return [r for r in stored if r["trial_key"] not in in_flight]
 
 
-def _compact_finished(store: ResultsStore, stored: list[dict[str, Any]], log, chunk: int = 1000) -> None:
-    """Finished trials an earlier driver left in their own files move into part files."""
-    loose = set(store.scan(columns=["trial_key"]).loose)
+def _compact_finished(store: ResultsStore, stored: list[dict[str, Any]], loose: set[str], log,
+                      chunk: int = 1000) -> None:
+    """Finished trials an earlier driver left in their own files (``loose``) move into part files."""
     done = sorted({r["trial_key"] for r in stored if r["is_final"]} & loose)
     for i in range(0, len(done), chunk):
         keys = set(done[i:i + chunk])
@@ -144,8 +144,9 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         runner.check_resources(spec)  # before anything is written
         record_spec(spec_text, study_dir)
         store = ResultsStore(study_dir)
-        stored = _archive_interrupted_bo(store, store.table(repair=True, log=log).to_pylist(), log)
-        _compact_finished(store, stored, log)
+        scan = store.checked(repair=True, log=log)
+        stored = _archive_interrupted_bo(store, scan.table.to_pylist(), log)
+        _compact_finished(store, stored, set(scan.loose), log)
         partial: dict[str, list[dict[str, Any]]] = {}
         for r in stored:
             if not r["is_final"]:

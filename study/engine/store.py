@@ -140,6 +140,11 @@ class ResultsStore:
     def table(self, repair: bool = False, log=print, columns: list[str] | None = None) -> pa.Table:
         """The valid rows (of ``columns``). With ``repair``, damaged and stray files are moved to
         the quarantine first (``quarantine``); without, they are only left out, with a warning."""
+        return self.checked(repair, log, columns).table
+
+    def checked(self, repair: bool = False, log=print, columns: list[str] | None = None) -> Scan:
+        """``scan``, then (with ``repair``) quarantine what is damaged and delete trial files a
+        part already holds; without, warn about what is left out."""
         scan = self.scan(columns)
         if scan.bad:
             if repair:
@@ -152,7 +157,7 @@ class ResultsStore:
                 self.fs.delete_file(path)
             log(f"results: removed {len(scan.duplicates)} trial files that a part file already holds "
                 f"(a compaction was interrupted)")
-        return scan.table
+        return scan
 
     def compact(self, rows: Iterable[Mapping[str, Any]]) -> str | None:
         """Move finished trials' rows into one new part file (atomically), then delete their own
