@@ -104,7 +104,7 @@ def scale(trials: int, models: int, evaluations: int, baseline: bool = True) -> 
     from study.engine.spec import parse_spec
     from study.engine.status import study_status
 
-    losses = ["ns", "mm", "wgan", "hinge", "ls"]
+    losses = ["ns", "mm", "wgan", "hinge", "ls_sigmoid"]
     d_norms = ["none", "bn", "sn", "ln", "wn"]
     g_norms = ["bn", "none"]
     assert models <= 50
@@ -189,7 +189,7 @@ def _one(cfg_dict: dict) -> None:
 
 
 def study(name: str, models: int, seeds: int, steps: int) -> dict:
-    losses = ["ns", "wgan", "hinge", "ls", "mm", "ls_sigmoid"][:models]
+    losses = ["ns", "wgan", "hinge", "ls_sigmoid", "mm", "ls_raw"][:models]
     return {"name": name, "factors": {"loss": losses},
             "trial": {"resolution": 8, "width": 0.25, "z_dim": 16, "batch_size": 32, "steps": steps,
                       "eval_every": steps, "eval_samples": 300},

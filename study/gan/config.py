@@ -19,6 +19,7 @@ PRECISIONS = ("fp32", "bf16")
 Z_DISTRIBUTIONS = ("normal", "uniform")
 SPLITS = ("train", "test")
 DEVICES = ("auto", "cpu", "cuda")
+AUTO = "auto"
 MAX_SEED = 2**32 - 1  # what numpy, torch and Optuna all accept as a seed
 MAX_INT = 2**63 - 1  # the results table's int64
 
@@ -36,15 +37,17 @@ class TrialConfig:
     # models
     architecture: str = "dcgan"
     arch_options: str = ""  # "+"-separated ablation switches (skip, cin, opt, sum, eps) or "all"
+    init: str = "auto"  # weight initialisation; auto: the architecture's reference (compare_gan v2)
+    upsample: str = "auto"  # G's upsampling (ResNets: unpool | nearest); auto: the reference
     width: float = 1.0
     loss: str = "ns"
     penalty: str = "none"
     penalty_lambda: float = 0.0
     d_norm: str = "none"
     g_norm: str = "bn"
-    g_head: str = "tanh"
+    g_head: str = "auto"  # auto: the architecture's reference head (sigmoid for the ResNets, ...)
     z_dim: int = 128
-    z_dist: str = "normal"
+    z_dist: str = "uniform"  # compare_gan: z ~ U[-1, 1]
     # optimisation (Adam)
     lr: float = 2e-4
     lr_d: float = 0.0  # 0: the same as lr (a separate D rate, e.g. TTUR, when > 0)
@@ -99,15 +102,27 @@ class TrialConfig:
             if not ok:
                 raise ConfigError(f"{where}.{name}: invalid value {getattr(self, name)!r}; allowed: {allowed}")
 
-        for name, registry in (("dataset", DATASETS), ("architecture", ARCHITECTURES), ("loss", LOSSES),
-                               ("penalty", PENALTIES), ("d_norm", NORMALIZERS), ("g_norm", NORMALIZERS),
-                               ("g_head", HEADS), ("feature_extractor", EXTRACTORS)):
-            check(name, getattr(self, name) in registry, ", ".join(registry.names()))
+        check("architecture", self.architecture in ARCHITECTURES, ", ".join(ARCHITECTURES.names()))
+        arch = ARCHITECTURES.get(self.architecture)
+        # "auto" is the architecture's reference choice, written out so that rows say what ran.
+        resolved = {name: value for name, value in (("g_head", arch.head), ("init", arch.inits[0]),
+                                                    ("upsample", arch.upsamples[0])) if getattr(self, name) == AUTO}
+        if resolved:
+            return dataclasses.replace(self, **resolved).validated(where)
+        for name, registry in (("dataset", DATASETS), ("loss", LOSSES), ("penalty", PENALTIES),
+                               ("d_norm", NORMALIZERS), ("g_norm", NORMALIZERS), ("g_head", HEADS),
+                               ("feature_extractor", EXTRACTORS)):
+            value = getattr(self, name)
+            if registry.retired(value):
+                raise ConfigError(f"{where}.{name}: {registry.retired(value)}")
+            check(name, value in registry, ", ".join(registry.names()) + ", or auto" * (name == "g_head"))
+        check("init", self.init in arch.inits, f"{', '.join(arch.inits)} for {self.architecture}, or auto")
+        check("upsample", self.upsample in arch.upsamples,
+              f"{', '.join(arch.upsamples)} for {self.architecture}, or auto")
         for name, choices in (("step_unit", STEP_UNITS), ("z_dist", Z_DISTRIBUTIONS),
                               ("eval_split", SPLITS), ("device", DEVICES),
                               ("n_dis_schedule", N_DIS_SCHEDULES), ("precision", PRECISIONS)):
             check(name, getattr(self, name) in choices, ", ".join(choices))
-        arch = ARCHITECTURES.get(self.architecture)
         check("resolution", self.resolution in arch.resolutions, f"{list(arch.resolutions)} for {self.architecture}")
         check("channels", self.channels in (1, 3), "1 or 3")
         check("width", 0 < self.width <= 16, "0 < width <= 16")
@@ -181,6 +196,9 @@ NEW_FIELD_DEFAULTS: dict[str, Any] = {
     "instance_noise": 0.0, "instance_noise_steps": 0, "g_ema": 0.0, "precision": "fp32",
     "channels_last": False, "deterministic": False, "metrics": "fid", "fid_resize": "tf_bilinear",
     "recon_samples": 64, "recon_steps": 50,
+    # DCGAN's only choices: its trials keep their keys; the architectures whose layers changed
+    # with these fields (sndcgan, the ResNets) get new keys, as they should.
+    "init": "dcgan", "upsample": "transposed",
 }
 
 

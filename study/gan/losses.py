@@ -9,9 +9,14 @@ minimised. Names follow Kurach et al. 2019 (section 2.1) and compare_gan:
 - ``wgan`` Wasserstein (Arjovsky et al. 2017): L_D = -D(x) + D(G(z)), L_G = -D(G(z)).
 - ``hinge`` (Miyato et al. 2018, eq. 17): L_D = relu(1 - D(x)) + relu(1 + D(G(z))),
   L_G = -D(G(z)).
-- ``ls``  least squares on the raw output (Mao et al. 2017, a=0, b=c=1):
-  L_D = ((D(x) - 1)^2 + D(G(z))^2) / 2, L_G = (D(G(z)) - 1)^2 / 2.
-- ``ls_sigmoid`` compare_gan's least squares, the same formulas applied to s(D).
+- ``ls_sigmoid`` least squares as compare_gan computes it, and so Kurach et al.'s "LS" (the
+  ``LS`` rows of their best-model table): L_D = ((s(D(x)) - 1)^2 + s(D(G(z)))^2) / 2,
+  L_G = (s(D(G(z))) - 1)^2 / 2.
+- ``ls_raw`` least squares on the raw output (Mao et al. 2017, a=0, b=c=1): the same formulas
+  on D itself.
+
+``ls`` meant ``ls_raw`` before it was clear that the paper's LS is ``ls_sigmoid``; the name is
+refused, with that explanation, rather than silently changing meaning.
 
 One-sided label smoothing (Salimans et al. 2016) is defined for the cross-entropy losses
 (``ns``, ``mm``): the real target becomes 1 - s, i.e. the real term is
@@ -69,7 +74,7 @@ _add(
     lambda fake: -fake.mean(),
 )
 _add(
-    "ls",
+    "ls_raw",
     _no_smoothing(lambda real, fake: 0.5 * (((real - 1.0) ** 2).mean() + (fake**2).mean())),
     lambda fake: 0.5 * ((fake - 1.0) ** 2).mean(),
 )
@@ -78,3 +83,5 @@ _add(
     _no_smoothing(lambda real, fake: 0.5 * (((torch.sigmoid(real) - 1.0) ** 2).mean() + (torch.sigmoid(fake) ** 2).mean())),
     lambda fake: 0.5 * ((torch.sigmoid(fake) - 1.0) ** 2).mean(),
 )
+LOSSES.retire("ls", "write ls_sigmoid for Kurach et al.'s and compare_gan's least squares (on sigmoid(D)), "
+                   "or ls_raw for Mao et al.'s on the raw output (what 'ls' used to mean)")

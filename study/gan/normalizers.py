@@ -8,7 +8,8 @@ the hidden nonlinearity. ``last`` marks output layers (Xiang and Li keep a learn
 - ``none``: identity.
 - ``bn``: batch normalization (Ioffe and Szegedy 2015) after hidden layers.
 - ``ln``: layer normalization (Ba et al. 2016) over (C, H, W) per example with a per-channel
-  affine, i.e. GroupNorm with one group (compare_gan's layer_norm).
+  affine, i.e. GroupNorm with one group; epsilon 1e-12 (compare_gan's ``layer_norm`` is
+  ``tf.contrib.layers.layer_norm`` at its default), whatever batch-norm epsilon is asked.
 - ``sn``: spectral normalization (Miyato et al. 2018, eq. 8): W_SN = W / sigma(W), sigma from
   one power iteration per training step with a persistent u, conv kernels reshaped to
   (c_out, c_in k k); torch's parametrization implements exactly this. Applied to every layer.
@@ -36,7 +37,7 @@ Factory = Callable[[], nn.Module]
 class Normalizer:
     name: str
     wrap: Callable[..., nn.Module]  # (layer, last=False) -> layer
-    feature_norm: Callable[..., nn.Module]  # (channels, eps=1e-5) -> module
+    feature_norm: Callable[..., nn.Module]  # (channels, eps=1e-5) -> module; eps: batch norm's
     activation: Callable[[int, Factory], nn.Module] = lambda channels, default: default()
 
 
@@ -98,8 +99,11 @@ def _strict_weight_norm(layer: nn.Module, last: bool = False) -> nn.Module:
     return layer
 
 
+LN_EPS = 1e-12
+
+
 def _layer_norm(channels: int, eps: float = 1e-5) -> nn.Module:
-    return nn.GroupNorm(1, channels, eps=eps)
+    return nn.GroupNorm(1, channels, eps=LN_EPS)
 
 
 def _batch_norm(channels: int, eps: float = 1e-5) -> nn.Module:

@@ -5,10 +5,15 @@ trial config and the trial skips it) and the lambda range Kurach et al. (Table 2
 
 - ``none``: no penalty (lambda is ignored and canonicalised to 0 in the trial config).
 - ``gp``: WGAN-GP (Gulrajani et al. 2017, eq. 3): x_hat = a x + (1 - a) G(z) with
-  a ~ U[0, 1] per example; penalty E[(||grad_x D(x_hat)||_2 - 1)^2].
+  a ~ U[0, 1] per example; penalty E[(s - 1)^2] with the slope s = sqrt(1e-4 + ||grad_x
+  D(x_hat)||^2) as compare_gan computes it (the 1e-4 keeps the square root differentiable at 0).
 - ``dragan``: DRAGAN (Kodali et al. 2017) as compare_gan computes it: the same slope penalty
-  at x_hat = clip(x + std(x) * (u - 0.5)), u ~ U[0, 1) per element, std over the whole real
-  batch, clipped to the data range.
+  at x_hat = clip(x + std(x) * (u - 0.5)), u ~ U[0, 1) per element, std the biased standard
+  deviation over the whole real batch (``tf.nn.moments``), clipped to the data range.
+
+The gradients are taken with respect to the images in the data range of the generator head
+(compare_gan: [0, 1]); an architecture that rescales its input (compare_gan's SNDCGAN maps x
+to 2x - 1) rescales the gradient with it.
 - ``l2``: weight decay on D as compare_gan defines it: the mean over D's conv and linear layers
   of sum(W^2) / 2, biases and normalizer parameters excluded; W is the trainable weight.
 - ``ortho``: orthonormal regularization (Brock et al. 2017, as in Miyato et al. 2018):
@@ -68,12 +73,16 @@ def no_penalty(x: PenaltyInputs) -> Tensor:
     return x.real.new_zeros(())
 
 
+SLOPE_EPS = 1e-4  # compare_gan v2 gans_with_penalty: tf.sqrt(0.0001 + tf.reduce_sum(tf.square(g), ...))
+
+
 def slope_penalty(d: nn.Module, points: Tensor) -> Tensor:
-    """E[(||grad D(points)||_2 - 1)^2], differentiable w.r.t. D's parameters."""
+    """E[(sqrt(1e-4 + ||grad D(points)||^2) - 1)^2], differentiable w.r.t. D's parameters."""
     points = points.detach().requires_grad_(True)
     out = d(points)
     (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+    slopes = torch.sqrt(SLOPE_EPS + grad.flatten(1).pow(2).sum(1))
+    return ((slopes - 1.0) ** 2).mean()
 
 
 @register("gp")
@@ -88,7 +97,7 @@ def gradient_penalty(x: PenaltyInputs) -> Tensor:
 def dragan_penalty(x: PenaltyInputs) -> Tensor:
     real = x.real.detach()
     u = torch.rand(real.shape, generator=x.gen, device=real.device, dtype=real.dtype)
-    return slope_penalty(x.d, (real + real.std() * (u - 0.5)).clamp(x.low, x.high))
+    return slope_penalty(x.d, (real + real.std(correction=0) * (u - 0.5)).clamp(x.low, x.high))
 
 
 def weight_matrices(d: nn.Module) -> list[Tensor]:

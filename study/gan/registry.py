@@ -15,6 +15,17 @@ class Registry(Generic[T]):
     def __init__(self, concept: str) -> None:
         self.concept = concept
         self._entries: dict[str, T] = {}
+        self._retired: dict[str, str] = {}
+
+    def retire(self, name: str, hint: str) -> None:
+        """Refuse ``name`` from now on with ``hint`` (what to write instead), so that a name
+        whose meaning changed never silently runs something else."""
+        self._retired[name] = hint
+
+    def retired(self, name: str) -> str | None:
+        """Why ``name`` is no longer accepted and what replaces it, or None."""
+        hint = self._retired.get(name)
+        return f"{self.concept} {name!r} is no longer accepted: {hint}" if hint else None
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
@@ -30,6 +41,8 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             where = f"{field}: " if field else ""
+            if name in self._retired:
+                raise ValueError(f"{where}{self.retired(name)}") from None
             raise ValueError(
                 f"{where}unknown {self.concept} {name!r}; allowed: {', '.join(self.names())}"
             ) from None

@@ -81,6 +81,7 @@ def run_trial(cfg: TrialConfig, report: Report, state: dict[str, Any] | None = N
     ``checkpoints``: pass the training state as ``report``'s second argument at each
     non-final evaluation. ``state``: such a state to continue from.
     """
+    cfg = cfg.validated()  # a config built directly still resolves its "auto" choices
     with _deterministic(cfg.deterministic):
         return _run(cfg, report, state, checkpoints)
 
@@ -101,7 +102,8 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
     train = to_range(data.train, head.low, head.high).to(device).contiguous(memory_format=memory_format)
     g, d = build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
                         width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
-                        head=head, head_stats=channel_stats(train.cpu()), options=cfg.arch_option_set())
+                        head=head, head_stats=channel_stats(train.cpu()), options=cfg.arch_option_set(),
+                        init=cfg.init, upsample=cfg.upsample)
     g = g.to(device, memory_format=memory_format)
     d = d.to(device, memory_format=memory_format)
     g_eval = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(cfg.g_ema), use_buffers=True) if cfg.g_ema else None

@@ -75,13 +75,13 @@ class DCGANDiscriminator(nn.Module):
 
 def build_dcgan(*, resolution: int, channels: int, z_dim: int, width: float, d_norm: Normalizer,
                 g_norm: Normalizer, head: Head, head_stats: ChannelStats | None = None,
-                options: frozenset[str] = frozenset()) -> tuple[nn.Module, nn.Module]:
-    eps = bn_eps(options)
-    g = DCGANGenerator(resolution, channels, z_dim, width, g_norm, head, head_stats, eps)
-    d = DCGANDiscriminator(resolution, channels, width, d_norm, eps)
+                options: frozenset[str] = frozenset(), init: str = "dcgan",
+                upsample: str = "transposed") -> tuple[nn.Module, nn.Module]:
+    g = DCGANGenerator(resolution, channels, z_dim, width, g_norm, head, head_stats, bn_eps(options))
+    d = DCGANDiscriminator(resolution, channels, width, d_norm)
     init_norm_layers(g, std=0.02)
     init_norm_layers(d, std=0.02)
     return g, d
 
 
-ARCHITECTURES.register("dcgan")(Architecture("dcgan", build_dcgan, (8, 16, 32, 64, 128)))
+ARCHITECTURES.register("dcgan")(Architecture("dcgan", build_dcgan, (8, 16, 32, 64, 128), inits=("dcgan",)))

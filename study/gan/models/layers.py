@@ -18,6 +18,12 @@ def normal_init(std: float = 0.02) -> Init:
     return lambda w: nn.init.normal_(w, 0.0, std)
 
 
+def truncated_normal_init(std: float = 0.02) -> Init:
+    """TensorFlow's ``truncated_normal_initializer(stddev)``: N(0, std) redrawn outside +-2 std
+    (compare_gan v2's ``ops.conv2d`` default); the result's std is 0.8796 std."""
+    return lambda w: nn.init.trunc_normal_(w, 0.0, std, -2.0 * std, 2.0 * std)
+
+
 def xavier_init(gain: float = 1.0) -> Init:
     return lambda w: nn.init.xavier_uniform_(w, gain=gain)
 
@@ -39,7 +45,24 @@ def width_of(channels: int, width: float) -> int:
 
 
 def bn_eps(options: frozenset[str]) -> float:
+    """The generator's batch-norm epsilon: the ``eps`` switch of Kurach et al. (Sec. 5) acts on
+    G's batch norm only, as in compare_gan; D's normalizers keep their own epsilon."""
     return BN_EPS_ABLATION if "eps" in options else BN_EPS_DEFAULT
+
+
+def unpool(x: torch.Tensor) -> torch.Tensor:
+    """Zero-insertion unpooling (Dosovitskiy et al. 2015), compare_gan v2's ResNet upsampling:
+    (N, C, H, W) -> (N, C, 2H, 2W) with x[i, j] at (2i, 2j) and zeros elsewhere."""
+    row = torch.stack((x, torch.zeros_like(x)), dim=-1).flatten(-2)  # x at even columns
+    return torch.stack((row, torch.zeros_like(row)), dim=-2).flatten(-3, -2)  # rows at even rows
+
+
+def nearest_upsample(x: torch.Tensor) -> torch.Tensor:
+    """Nearest-neighbour x2 upsampling (the SN-GAN code's ResNet generator)."""
+    return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+
+UPSAMPLERS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"unpool": unpool, "nearest": nearest_upsample}
 
 
 def init_norm_layers(module: nn.Module, std: float | None = None) -> None:

@@ -14,13 +14,18 @@ from study.gan.registry import Registry
 @dataclass(frozen=True)
 class Architecture:
     """``build(resolution=, channels=, z_dim=, width=, d_norm=, g_norm=, head=, head_stats=,
-    options=) -> (G, D)``. ``resolutions`` lists the image sizes the design supports and
-    ``options`` the ablation switches it understands (see layers.ARCH_OPTIONS)."""
+    options=, init=, upsample=) -> (G, D)``. ``resolutions`` lists the image sizes the design
+    supports and ``options`` the ablation switches it understands (see layers.ARCH_OPTIONS).
+    ``head``, ``inits`` and ``upsamples``: the reference choice first (what ``auto`` means in a
+    trial config), then the alternatives this design implements."""
 
     name: str
     build: Callable[..., tuple[nn.Module, nn.Module]]
     resolutions: tuple[int, ...]
     options: tuple[str, ...] = ("eps",)
+    head: str = "tanh"
+    inits: tuple[str, ...] = ("compare_gan",)
+    upsamples: tuple[str, ...] = ("transposed",)
 
 
 ARCHITECTURES: Registry[Architecture] = Registry("architecture")
@@ -38,7 +43,10 @@ def build_models(
     head: Head,
     head_stats: ChannelStats | None = None,
     options: frozenset[str] = frozenset(),
+    init: str | None = None,
+    upsample: str | None = None,
 ) -> tuple[nn.Module, nn.Module]:
+    """G and D of ``architecture``; ``init`` and ``upsample`` default to its reference choice."""
     arch = ARCHITECTURES.get(architecture, "architecture")
     if resolution not in arch.resolutions:
         raise ValueError(
@@ -47,5 +55,10 @@ def build_models(
     unknown = sorted(set(options) - set(arch.options))
     if unknown:
         raise ValueError(f"arch_options: {architecture} has no option {unknown[0]!r}; allowed: {list(arch.options)}")
+    init, upsample = init or arch.inits[0], upsample or arch.upsamples[0]
+    for field, value, allowed in (("init", init, arch.inits), ("upsample", upsample, arch.upsamples)):
+        if value not in allowed:
+            raise ValueError(f"{field}: {architecture} has no {field} {value!r}; allowed: {list(allowed)}")
     return arch.build(resolution=resolution, channels=channels, z_dim=z_dim, width=width, d_norm=d_norm,
-                      g_norm=g_norm, head=head, head_stats=head_stats, options=frozenset(options))
+                      g_norm=g_norm, head=head, head_stats=head_stats, options=frozenset(options), init=init,
+                      upsample=upsample)

@@ -8,12 +8,43 @@ from study.gan.config import NEW_FIELD_DEFAULTS, ConfigError, TrialConfig
 
 
 def test_defaults_are_valid_and_round_trip():
-    cfg = TrialConfig()
+    cfg = TrialConfig().validated()
     assert TrialConfig.from_dict(cfg.to_dict()) == cfg
 
 
+@pytest.mark.parametrize("arch,head,init,upsample", [
+    ("dcgan", "tanh", "dcgan", "transposed"),
+    ("sndcgan", "tanh01", "compare_gan", "transposed"),
+    ("sndcgan_paper", "tanh", "compare_gan", "transposed"),
+    ("resnet_cifar", "sigmoid", "compare_gan", "unpool"),
+])
+def test_auto_resolves_to_the_architectures_compare_gan_reference(arch, head, init, upsample):
+    res = 128 if arch == "resnet19" else 32
+    cfg = TrialConfig.from_dict({"architecture": arch, "resolution": res})
+    assert (cfg.g_head, cfg.init, cfg.upsample, cfg.z_dist) == (head, init, upsample, "uniform")
+    explicit = TrialConfig.from_dict({"architecture": arch, "resolution": res, "g_head": head, "init": init,
+                                      "upsample": upsample})
+    assert explicit == cfg and explicit.key() == cfg.key()
+
+
+def test_init_and_upsample_choices_are_per_architecture():
+    cfg = TrialConfig.from_dict({"architecture": "resnet_cifar", "resolution": 32, "init": "sngan",
+                                 "upsample": "nearest"})
+    assert (cfg.init, cfg.upsample) == ("sngan", "nearest")
+    with pytest.raises(ConfigError, match=r"trial\.upsample: invalid value 'nearest'; allowed: transposed for dcgan"):
+        TrialConfig.from_dict({"upsample": "nearest"})
+    with pytest.raises(ConfigError, match=r"trial\.init: invalid value 'sngan'; allowed: compare_gan for sndcgan"):
+        TrialConfig.from_dict({"architecture": "sndcgan", "resolution": 32, "init": "sngan"})
+
+
+def test_the_old_ls_name_is_refused_with_what_to_write_instead():
+    with pytest.raises(ConfigError, match=r"trial\.loss: loss 'ls' is no longer accepted: write ls_sigmoid .* "
+                                          r"or ls_raw"):
+        TrialConfig.from_dict({"loss": "ls"})
+
+
 @pytest.mark.parametrize("values,message", [
-    ({"loss": "nope"}, r"trial\.loss: invalid value 'nope'; allowed: hinge, ls, ls_sigmoid, mm, ns, wgan"),
+    ({"loss": "nope"}, r"trial\.loss: invalid value 'nope'; allowed: hinge, ls_raw, ls_sigmoid, mm, ns, wgan"),
     ({"d_norm": "spectral"}, r"trial\.d_norm: invalid value 'spectral'; allowed: bn, ln, none, sn, swn, wn"),
     ({"lr": -0.1}, r"trial\.lr: invalid value -0\.1; allowed: 0 < lr < 1"),
     ({"beta2": 1.0}, r"trial\.beta2: invalid value 1\.0"),
@@ -50,7 +81,7 @@ def test_lambda_is_canonicalised_without_a_penalty():
 
 
 def test_key_is_stable_and_ignores_execution_settings():
-    cfg = TrialConfig()
+    cfg = TrialConfig(g_head="tanh", z_dist="normal").validated()  # the defaults when results were first stored
     # Pinned: changing the key scheme would orphan every stored study's results on resume.
     assert cfg.key("demo", "grid") == "3e1e4cb563ea0b67"
     # the key covers the fields the first stored results had; later fields only when not default

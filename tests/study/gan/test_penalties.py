@@ -7,7 +7,8 @@ from study.gan.penalties import PENALTIES, PenaltyInputs
 
 
 class Linear(nn.Module):
-    """D(x) = <w, x> + b: its input gradient is w everywhere, so GP = (||w|| - 1)^2 exactly."""
+    """D(x) = <w, x> + b: its input gradient is w everywhere, so GP = (sqrt(1e-4 + ||w||^2) - 1)^2
+    exactly (compare_gan's slope)."""
 
     def __init__(self, w: torch.Tensor) -> None:
         super().__init__()
@@ -18,14 +19,44 @@ class Linear(nn.Module):
 
 
 def test_gradient_penalty_of_a_linear_discriminator():
-    w = torch.tensor([3.0, 4.0, 0.0, 0.0])  # ||w|| = 5 -> (5 - 1)^2 = 16
+    w = torch.tensor([3.0, 4.0, 0.0, 0.0])  # ||w||^2 = 25 -> s = sqrt(25.0001)
     d = Linear(w)
     real, fake = torch.randn(8, 1, 2, 2), torch.randn(8, 1, 2, 2)
     gp = PENALTIES.get("gp")(PenaltyInputs(d, real, fake, torch.Generator().manual_seed(0)))
-    assert gp.item() == pytest.approx(16.0, rel=1e-6)
-    # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w|| = 2 * 4 * w / 5
+    s = 25.0001**0.5
+    assert gp.item() == pytest.approx((s - 1.0) ** 2, rel=1e-6)
+    # d/dw (s - 1)^2 = 2 (s - 1) w / s
     gp.backward()
-    assert torch.allclose(d.w.grad, 8.0 * w / 5.0, atol=1e-5)
+    assert torch.allclose(d.w.grad, 2.0 * (s - 1.0) * w / s, atol=1e-5)
+
+
+def test_gradient_penalty_at_a_flat_discriminator_is_finite_and_one():
+    # The 1e-4 keeps sqrt differentiable where the gradient vanishes: s = 0.01, (0.01 - 1)^2.
+    d = Linear(torch.zeros(4))
+    gp = PENALTIES.get("gp")(PenaltyInputs(d, torch.randn(3, 4), torch.randn(3, 4), torch.Generator().manual_seed(0)))
+    assert gp.item() == pytest.approx(0.99**2, rel=1e-6)
+    gp.backward()
+    assert torch.isfinite(d.w.grad).all()
+
+
+def test_gradient_penalty_in_compare_gans_units_through_sndcgans_input_map():
+    # compare_gan's SNDCGAN takes images in [0, 1] and maps them to 2x - 1: a D linear after that
+    # map, D(x) = <w, 2x - 1>, has gradient 2w in [0, 1] units, so GP = (sqrt(1e-4 + 4||w||^2) - 1)^2.
+    from study.gan.models import HEADS, build_models
+    from study.gan.normalizers import NORMALIZERS
+
+    _, d = build_models("sndcgan", resolution=16, channels=1, z_dim=4, width=1 / 64, d_norm=NORMALIZERS.get("none"),
+                        g_norm=NORMALIZERS.get("bn"), head=HEADS.get("tanh01"))
+    w = torch.tensor([0.3, -0.4, 0.0, 1.2])
+    class Column(Linear):  # D's head returns (N, 1)
+        def forward(self, x):
+            return super().forward(x)[:, None]
+
+    d.body, d.fc = nn.Identity(), Column(w)  # keep the input map, replace what follows by a linear D
+    real = torch.rand(5, 1, 2, 2)
+    gp = PENALTIES.get("gp")(PenaltyInputs(d, real, torch.rand(5, 1, 2, 2), torch.Generator().manual_seed(0), 0.0, 1.0))
+    assert gp.item() == pytest.approx(((1e-4 + 4 * (w**2).sum().item()) ** 0.5 - 1.0) ** 2, rel=1e-6)
+    assert d(real).tolist() == pytest.approx(((2 * real - 1).flatten(1) * w).sum(1).add(0.5).tolist(), rel=1e-6)
 
 
 def test_gradient_penalty_interpolates_between_real_and_fake():
@@ -37,7 +68,7 @@ def test_gradient_penalty_interpolates_between_real_and_fake():
     real, fake = torch.ones(4, 1, 1, 3), torch.zeros(4, 1, 1, 3)
     gen = torch.Generator().manual_seed(1)
     alpha = torch.rand(4, 1, 1, 1, generator=torch.Generator().manual_seed(1))
-    expected = ((alpha.flatten() * 3**0.5 - 1) ** 2).mean()
+    expected = (((1e-4 + 3 * alpha.flatten() ** 2).sqrt() - 1) ** 2).mean()
     assert PENALTIES.get("gp")(PenaltyInputs(Square(), real, fake, gen)).item() == pytest.approx(expected.item(), rel=1e-6)
 
 
@@ -59,14 +90,13 @@ def test_dragan_perturbs_real_data_within_the_data_range():
         def forward(self, x):
             return 0.5 * (x.flatten(1) ** 2).sum(1)
 
-    real = torch.tensor([[[[0.0, 1.0]]], [[[1.0, 0.0]]]])  # std over the batch = 1/sqrt(3)
+    real = torch.tensor([[[[0.0, 1.0]]], [[[1.0, 0.0]]]])  # biased std over the batch (tf.nn.moments) = 1/2
     gen = torch.Generator().manual_seed(5)
     u = torch.rand(real.shape, generator=torch.Generator().manual_seed(5))
-    points = (real + real.std() * (u - 0.5)).clamp(0.0, 1.0)
-    expected = ((points.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    points = (real + 0.5 * (u - 0.5)).clamp(0.0, 1.0)
+    expected = (((1e-4 + (points.flatten(1) ** 2).sum(1)).sqrt() - 1) ** 2).mean()
     got = PENALTIES.get("dragan")(PenaltyInputs(Square(), real, real, gen, 0.0, 1.0))
     assert got.item() == pytest.approx(expected.item(), rel=1e-6)
-    assert real.std().item() == pytest.approx(0.5773503, rel=1e-6)
 
 
 def test_l2_is_compare_gans_mean_over_layers_of_half_sum_of_squares():
