@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[oracle]' || echo "oracle extra not installed (torchvision must match torch): the oracle tests will skip"
 	@touch $@
 
 demo: $(STAMP)
@@ -47,7 +48,7 @@ lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q --upgrade pip
 	.lock-venv/bin/python -m pip install -q "$(TORCH_SPEC)"
-	.lock-venv/bin/python -m pip install -q -e '.[dev]'
+	.lock-venv/bin/python -m pip install -q -e '.[dev,oracle]'
 	{ echo "# Locked by 'make lock' on $$(date -u +%Y-%m-%d) with $$(.lock-venv/bin/python --version); torch comes from TORCH_SPEC."; \
 	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v -i '^torch=='; } > $(LOCK)
 	rm -rf .lock-venv

@@ -146,7 +146,9 @@ class FIDInceptionV3(nn.Module):
         return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
+        """The logits of OpenAI's Inception Score code: pool3 times the softmax layer's weight,
+        without its bias (torch-fidelity's ``logits_unbiased``)."""
+        return self.features(x) @ self.fc.weight.T
 
 
 # TorchScript (NVIDIA's port) names -> pytorch-fid names, per block kind.

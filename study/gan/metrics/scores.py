@@ -6,7 +6,9 @@
 - KID (Binkowski et al. 2018): squared MMD with the cubic polynomial kernel
   k(x, y) = (x.y / d + 1)^3, unbiased estimate, averaged over random subsets of each set. The
   subsets must be smaller than the sets for their spread to mean anything: with fewer samples
-  than ``subset_size``, subsets of half the smaller set are drawn.
+  than ``subset_size``, subsets of half the smaller set are drawn. Subsets are drawn as
+  torch-fidelity draws them (``np.random.RandomState(seed).choice`` without replacement, x then y
+  per subset), so with the same seed and sizes the two give the same KID.
 - Pixel-histogram distance (Mullery and Whelan's diagnostic): per channel, the total-variation
   distance 0.5 * sum |h_gen - h_real| between normalised histograms of pixel values in [0, 1]
   (``bins`` bins), averaged over channels: 0 for identical histograms, 1 for disjoint ones.
@@ -49,7 +51,7 @@ def kernel_inception_distance(x: np.ndarray, y: np.ndarray, subsets: int = 100, 
     m = subset_size if subset_size < smaller else smaller // 2
     if m < 2:
         raise ValueError(f"kid: need at least 2 samples per set, got {len(x)} and {len(y)}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.RandomState(seed)
     values = [_mmd2_unbiased(x[rng.choice(len(x), m, replace=False)], y[rng.choice(len(y), m, replace=False)])
               for _ in range(subsets)]
     return float(np.mean(values)), float(np.std(values))
