@@ -93,6 +93,24 @@ def _weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from study.gan.data import SOURCES, DataOptions
+    from study.gan.data.prepared import ensure_prepared
+
+    if args.dataset not in SOURCES:
+        raise ConfigError(f"dataset: invalid value {args.dataset!r}; allowed: {', '.join(SOURCES.names())}")
+    if args.resolution < 4:
+        raise ConfigError(f"--resolution: invalid value {args.resolution}; allowed: an integer >= 4")
+    options = DataOptions(args.dataset, args.resolution, args.data_dir or "", args.prepared_dir or "",
+                          args.crop or "", args.train_split or "")
+    prepared = ensure_prepared(options, log=print)  # checks crop and train split as a study's settings
+    m = prepared.manifest
+    counts = ", ".join(f"{s} {info['count']:,}" for s, info in m["splits"].items())
+    print(f"{args.dataset} at {args.resolution} px ({m['crop']}, train split {m['train_split']}): {counts}\n"
+          f"prepared: {prepared.path}\nmanifest sha256: {prepared.manifest_sha256}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gan-study", description="Large-scale GAN hyperparameter studies.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     wts.add_argument("--path", help="where to put (or, with --check, find) the file; default: the cache")
     wts.add_argument("--check", action="store_true", help="only check the file's sha256")
     wts.set_defaults(func=_weights)
+    prep = sub.add_parser("prepare", help="decode a dataset once into uint8 arrays + manifest.json (trials memory-map it)")
+    prep.add_argument("dataset", help="cifar10, stl10, celeba_hq, lsun_bedroom or folder")
+    prep.add_argument("--resolution", type=int, required=True, help="image side in pixels, e.g. 32 or 128")
+    prep.add_argument("--data-dir", help="where the dataset lies (default: $GAN_STUDY_DATA; folder: the collection)")
+    prep.add_argument("--prepared-dir", help="where to write (default: $GAN_STUDY_PREPARED, else <data dir>/prepared)")
+    prep.add_argument("--crop", help="center_crop_resize, center_crop or resize (default: the dataset's)")
+    prep.add_argument("--train-split", help="the split that trains (STL-10: unlabeled, train, train+unlabeled)")
+    prep.set_defaults(func=_prepare)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

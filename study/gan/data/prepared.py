@@ -67,6 +67,8 @@ def resolved(options: DataOptions) -> tuple[Source, str, str]:
     """The source, its crop policy and its training split, each checked."""
     source = SOURCES.get(options.dataset, "dataset")
     crop, train_split = source.crop_of(options), source.train_split_of(options)
+    if crop not in CROPS:
+        raise DataError(options.dataset, "crop", f"invalid value {crop!r}", f"one of {', '.join(CROPS)}")
     if train_split not in source.train_splits:
         raise DataError(options.dataset, "train_split", f"invalid value {train_split!r}",
                         f"one of {', '.join(source.train_splits)}")

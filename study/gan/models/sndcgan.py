@@ -6,7 +6,8 @@ G: z -> linear to (r/8)^2 x 512 -> norm, ReLU -> [4x4 stride-2 transposed conv, 
 D: conv 3x3/1 64, conv 4x4/2 64, conv 3x3/1 128, conv 4x4/2 128, conv 3x3/1 256,
 conv 4x4/2 256, conv 3x3/1 512, each followed by LeakyReLU 0.1 (the normalizer's feature norm
 after every conv but the first) -> linear on the (r/8)^2 x 512 map -> logit.
-Channel counts scale with ``width``; weights N(0, 0.02).
+Channel counts scale with ``width``; weights N(0, 0.02). Any multiple of 8 works; registered at
+16, 32, 48 (STL-10 in SN-GAN), 64 and 128.
 """
 from __future__ import annotations
 
@@ -72,4 +73,5 @@ def build_sndcgan(*, resolution: int, channels: int, z_dim: int, width: float, d
     return g, d
 
 
-ARCHITECTURES.register("sndcgan")(Architecture("sndcgan", build_sndcgan, (16, 32, 64, 128)))
+# 48 px: SN-GAN's STL-10 setting (Miyato et al. 2018, Table 3: M_g = 6, G starts at 6 x 6)
+ARCHITECTURES.register("sndcgan")(Architecture("sndcgan", build_sndcgan, (16, 32, 48, 64, 128)))
