@@ -135,19 +135,19 @@ def _locked(path: Path) -> Iterator[None]:
     created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     path.parent.mkdir(parents=True, exist_ok=True)
     lock_file = path.parent / f".{path.name}.lock"
-    ok = False
-    with open(lock_file, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-            ok = True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-    if not ok:  # a failed preparation leaves nothing behind: no lock file, no folders it made
+    try:
+        with open(lock_file, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+    except BaseException:  # a failed preparation leaves nothing behind: no lock file, no folders it made
         lock_file.unlink(missing_ok=True)
         for p in created:
             with contextlib.suppress(OSError):
                 p.rmdir()
+        raise
 
 
 def _build(options: DataOptions, located: Located, path: Path) -> None:
