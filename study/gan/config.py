@@ -78,6 +78,7 @@ class TrialConfig:
     recon_samples: int = 64  # test images for the reconstruction error
     recon_steps: int = 50  # RMSProp steps on each latent
     # execution
+    paper_fid: float = 0.0  # a published FID to compare with (presets of best models); changes nothing run
     seed: int = 0
     device: str = "auto"
     threads: int = 1
@@ -202,7 +203,8 @@ class TrialConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-EXECUTION_ONLY = ("device", "threads", "data_dir", "prepared_dir")  # where data lies is not what is computed
+# Not what is computed: where it runs, where the data lies, and a published FID kept for comparison.
+EXECUTION_ONLY = ("device", "threads", "data_dir", "prepared_dir", "paper_fid")
 # Fields added after results were first stored: left out of the key at their default value, so
 # that existing studies keep their trial keys.
 NEW_FIELD_DEFAULTS: dict[str, Any] = {
