@@ -110,7 +110,7 @@ def _compact_finished(store: ResultsStore, stored: list[dict[str, Any]], loose: 
 
 
 def prepare_data(spec: StudySpec, log=print) -> dict[str, str]:
-    """Every real dataset the study trains on, found prepared or prepared now (study/gan/data/
+    """Every real dataset the study trains on (and every imported statistics file), found prepared or prepared now (study/gan/data/
     prepared.py), before Ray starts or the study directory is written: a missing, truncated or
     corrupt dataset is one DataError here, and nothing is written. Data settings are never
     searched, so the models' configs cover every trial. Returns prepared path -> manifest sha256."""
@@ -120,6 +120,10 @@ def prepare_data(spec: StudySpec, log=print) -> dict[str, str]:
     done: dict[DataOptions, str] = {}
     for model in spec.models():
         cfg = spec.config(model)
+        if cfg.fid_stats:  # an imported reference must load (its feature size is checked in the trial)
+            from study.gan.metrics.stats_file import load_stats
+
+            load_stats(cfg.fid_stats)
         options = DataOptions.from_config(cfg)
         if cfg.dataset not in SOURCES or options in done:
             continue

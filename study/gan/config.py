@@ -75,6 +75,7 @@ class TrialConfig:
     feature_extractor: str = "digits"
     metrics: str = "fid"  # "+"-separated: fid, is, kid, hist, recon (fid always)
     fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear
+    fid_stats: str = ""  # an .npz of real (mu, sigma) (TTUR / pytorch-fid format) to compare with instead
     recon_samples: int = 64  # test images for the reconstruction error
     recon_steps: int = 50  # RMSProp steps on each latent
     # execution
@@ -212,6 +213,7 @@ NEW_FIELD_DEFAULTS: dict[str, Any] = {
     "instance_noise": 0.0, "instance_noise_steps": 0, "g_ema": 0.0, "precision": "fp32",
     "channels_last": False, "deterministic": False, "metrics": "fid", "fid_resize": "tf_bilinear",
     "recon_samples": 64, "recon_steps": 50, "crop": "", "train_split": "", "eval_real_samples": 0,
+    "fid_stats": "",
 }
 
 

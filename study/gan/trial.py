@@ -123,11 +123,12 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2))
     evaluator = Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
                           cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples, cfg.recon_steps,
-                          cache=cache_dir(), real_samples=cfg.eval_real_samples)
+                          cache=cache_dir(), real_samples=cfg.eval_real_samples, stats_file=cfg.fid_stats)
     eval_z = evaluator.latents(cfg.z_dim, cfg.z_dist)
     common = {"device_name": device_name(device), "hostname": socket.gethostname(), "torch_version": torch.__version__,
               "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
               "fid_split": evaluator.split, "fid_real_samples": evaluator.real_samples,
+              "fid_real_stats_sha256": evaluator.stats_sha256,
               "data_manifest_sha256": data.manifest_sha256}
 
     step, best_fid, g_iter = 0, math.inf, 0

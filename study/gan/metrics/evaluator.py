@@ -98,9 +98,11 @@ class Evaluator:
     def __init__(self, dataset: Dataset, split: str, extractor: str, device: torch.device, resolution: int,
                  channels: int, samples: int = 0, resize: str = "tf_bilinear", metrics: tuple[str, ...] = ("fid",),
                  recon_samples: int = 64, recon_steps: int = 50, cache: Path | None = None,
-                 fast_inception: bool = True, real_samples: int = 0) -> None:
+                 fast_inception: bool = True, real_samples: int = 0, stats_file: str = "") -> None:
         """``real_samples``: the first that many images of the split (0: the dataset's protocol,
-        e.g. 10k for CIFAR-10, else the whole split); ``samples``: generated (0: as many)."""
+        e.g. 10k for CIFAR-10, else the whole split); ``samples``: generated (0: as many).
+        ``stats_file``: real (mu, sigma) from an .npz (TTUR / pytorch-fid) instead of the split's;
+        KID, which needs the real features, is then NaN."""
         self.extractor: Extractor = EXTRACTORS.get(extractor, "feature_extractor")
         self.split, self.device, self.metrics = split, device, metrics
         whole = dataset.split(split)
@@ -117,7 +119,19 @@ class Evaluator:
                         resize=resize if extractor == "inception" else "", n=len(self.real),
                         input_scale=list(INPUT_SCALES[resize]) if extractor == "inception" else None,
                         **({"manifest": dataset.manifest_sha256} if dataset.manifest_sha256 else {}))
-        self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
+        if stats_file:
+            from study.gan.metrics.stats_file import load_stats
+
+            dim = extract(self.extractor, self.model, self.real[:2].to(device)).shape[1]
+            mu, sigma = load_stats(stats_file, dim)
+            self.stats = RealStats(np.empty((0, len(mu)), dtype=np.float32), mu, sigma)
+            self.samples = samples or self.real_samples
+            self.real_samples = 0  # the file's count is not known here
+        else:
+            self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
+        from study.gan.metrics.stats_file import stats_sha256
+
+        self.stats_sha256 = stats_sha256(self.stats.mu, self.stats.sigma)
 
     def latents(self, z_dim: int, z_dist: str) -> torch.Tensor:
         gen = torch.Generator().manual_seed(EVAL_LATENT_SEED)
@@ -152,7 +166,8 @@ class Evaluator:
             extra["inception_score"], extra["inception_score_std"] = (
                 inception_score(logits.numpy()) if logits is not None else (nan, nan))
         if "kid" in self.metrics:
-            extra["kid"], extra["kid_std"] = kernel_inception_distance(feats, self.stats.features)
+            extra["kid"], extra["kid_std"] = (kernel_inception_distance(feats, self.stats.features)
+                                              if len(self.stats.features) else (nan, nan))
         if "hist" in self.metrics:
             extra["pixel_hist_distance"] = pixel_histogram_distance(images.cpu().numpy(), as_unit(self.real).numpy())
         if "recon" in self.metrics:
