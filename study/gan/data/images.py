@@ -27,6 +27,7 @@ import hashlib
 import io
 import os
 import zipfile
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator
@@ -149,10 +150,20 @@ def collection_plan(name: str, located: Located, resolution: int, crop: str, tes
                 yield at, chunk
                 at += len(chunk)
 
-        with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
-            for start, images in pool.map(work, numbered()):
-                for i, img in enumerate(images, start):
-                    out["test" if is_test[i] else "train"][slot[i]] = img
+        def store(done: tuple[int, list[np.ndarray]]) -> None:
+            start, images = done
+            for i, img in enumerate(images, start):
+                out["test" if is_test[i] else "train"][slot[i]] = img
+
+        workers = max(1, min(8, os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            window: deque = deque()  # at most 2 chunks per worker read ahead: memory stays bounded
+            for item in numbered():
+                window.append(pool.submit(work, item))
+                if len(window) >= 2 * workers:
+                    store(window.popleft().result())
+            while window:
+                store(window.popleft().result())
 
     order = {"dir": "sorted relative paths", "zip": "sorted member names", "lmdb": "LMDB key order"}[located.kind]
     info = {"order": order, "seed": 0, "permutation": "numpy.random.default_rng(seed).permutation(n)[:test_size]",
