@@ -105,7 +105,7 @@ def _prepare(args: argparse.Namespace) -> int:
                           args.crop or "", args.train_split or "")
     prepared = ensure_prepared(options, log=print)  # checks crop and train split as a study's settings
     m = prepared.manifest
-    counts = ", ".join(f"{s} {info['count']:,}" for s, info in m["splits"].items())
+    counts = ", ".join(f"{s} {m['splits'][s]['count']:,}" for s in ("train", "test"))
     print(f"{args.dataset} at {args.resolution} px ({m['crop']}, train split {m['train_split']}): {counts}\n"
           f"prepared: {prepared.path}\nmanifest sha256: {prepared.manifest_sha256}")
     return 0
