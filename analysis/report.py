@@ -11,6 +11,7 @@ import pandas as pd
 
 from analysis.budget import budget_curves
 from analysis.load import load
+from analysis.paper import paper_comparison
 from analysis.plots import budget_plot, sensitivity_plot, top_boxplot
 from analysis.sensitivity import best_per_group, varying
 from analysis.top import outcome_fractions, summarize, top_fraction
@@ -51,6 +52,9 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
     tables.append(("Outcomes per model (fractions of trials)", outcome_fractions(df, "model")))
     best = best_per_group(df, "model")
     tables.append(("Best trial per model", best[[c for c in BEST_COLUMNS if c in best]].set_index("model")))
+    published = paper_comparison(df)
+    if not published.empty:
+        tables.append(("The paper's FID and ours", published))
 
     figures: list[tuple[str, Path]] = []
 

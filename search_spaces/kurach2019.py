@@ -44,5 +44,10 @@ def bo_space(lambda_range: tuple[float, float] | None) -> dict[str, Range]:
     return space
 
 
-GRIDS = {"kurach2019": LITERATURE_GRID}
+from search_spaces.kurach2019_best import BEST_MODELS  # noqa: E402
+from search_spaces.sngan import ADAM_SETTINGS  # noqa: E402
+
+# Grid presets by name: Table 1; SN-GAN's Adam settings A-F; the paper's best models (rows with
+# whole trial settings, see kurach2019_best.py).
+GRIDS = {"kurach2019": LITERATURE_GRID, "sngan_adam": ADAM_SETTINGS, "kurach2019_best": BEST_MODELS}
 BO_SPACES = {"kurach2019": bo_space}

@@ -93,6 +93,52 @@ def _weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from study.gan.data import SOURCES, DataOptions
+    from study.gan.data.prepared import ensure_prepared
+
+    if args.dataset not in SOURCES:
+        raise ConfigError(f"dataset: invalid value {args.dataset!r}; allowed: {', '.join(SOURCES.names())}")
+    if args.resolution < 4:
+        raise ConfigError(f"--resolution: invalid value {args.resolution}; allowed: an integer >= 4")
+    options = DataOptions(args.dataset, args.resolution, args.data_dir or "", args.prepared_dir or "",
+                          args.crop or "", args.train_split or "")
+    prepared = ensure_prepared(options, log=print)  # checks crop and train split as a study's settings
+    m = prepared.manifest
+    counts = ", ".join(f"{s} {m['splits'][s]['count']:,}" for s in ("train", "test"))
+    print(f"{args.dataset} at {args.resolution} px ({m['crop']}, train split {m['train_split']}): {counts}\n"
+          f"prepared: {prepared.path}\nmanifest sha256: {prepared.manifest_sha256}")
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    from study.gan.metrics import stats_file
+
+    if args.action == "show":
+        mu, sigma = stats_file.load_stats(args.target)
+        print(f"{args.target}: mu {mu.shape}, sigma {sigma.shape}, sha256 {stats_file.stats_sha256(mu, sigma)}\n"
+              f"use it in a study with trial.fid_stats: {args.target}")
+        return 0
+    from study.gan.data import DataOptions, load_dataset
+    from study.gan.device import pick_device
+    from study.gan.metrics.evaluator import Evaluator
+    from study.gan.metrics.inception_weights import cache_dir
+
+    if args.dataset is None or args.resolution is None:
+        raise ConfigError("stats export: --dataset and --resolution are required")
+    channels = args.channels or (1 if args.dataset == "digits" else 3)
+    data = load_dataset(args.dataset, args.resolution, channels,
+                        DataOptions(args.dataset, args.resolution, args.data_dir or "", args.prepared_dir or "",
+                                    args.crop or "", args.train_split or ""))
+    ev = Evaluator(data, args.split, args.extractor, pick_device(args.device), args.resolution, channels,
+                   resize=args.resize, cache=cache_dir(), fast_inception=False, real_samples=args.real_samples)
+    path = stats_file.save_stats(args.target, ev.stats.mu, ev.stats.sigma)
+    print(f"{path}: {args.dataset} {args.split} split, {ev.real_samples} images at {args.resolution} px, "
+          f"{args.extractor} features ({len(ev.stats.mu)}-d, resize {args.resize}); "
+          f"sha256 {stats_file.stats_sha256(ev.stats.mu, ev.stats.sigma)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gan-study", description="Large-scale GAN hyperparameter studies.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +179,31 @@ def main(argv: list[str] | None = None) -> int:
     wts.add_argument("--path", help="where to put (or, with --check, find) the file; default: the cache")
     wts.add_argument("--check", action="store_true", help="only check the file's sha256")
     wts.set_defaults(func=_weights)
+    prep = sub.add_parser("prepare", help="decode a dataset once into uint8 arrays + manifest.json (trials memory-map it)")
+    prep.add_argument("dataset", help="cifar10, stl10, celeba_hq, lsun_bedroom or folder")
+    prep.add_argument("--resolution", type=int, required=True, help="image side in pixels, e.g. 32 or 128")
+    prep.add_argument("--data-dir", help="where the dataset lies (default: $GAN_STUDY_DATA; folder: the collection)")
+    prep.add_argument("--prepared-dir", help="where to write (default: $GAN_STUDY_PREPARED, else <data dir>/prepared)")
+    prep.add_argument("--crop", help="center_crop_resize, center_crop or resize (default: the dataset's)")
+    prep.add_argument("--train-split", help="the split that trains (STL-10: unlabeled, train, train+unlabeled)")
+    prep.set_defaults(func=_prepare)
+    sts = sub.add_parser("stats", help="export real FID statistics as .npz (mu, sigma; TTUR / pytorch-fid format), "
+                                       "or show one (a study uses one with trial.fid_stats)")
+    sts.add_argument("action", choices=["export", "show"])
+    sts.add_argument("target", help="the .npz to write (export) or read (show)")
+    sts.add_argument("--dataset")
+    sts.add_argument("--resolution", type=int)
+    sts.add_argument("--channels", type=int, help="default: 3 (digits: 1)")
+    sts.add_argument("--split", default="test", choices=["train", "test"])
+    sts.add_argument("--real-samples", type=int, default=0, help="first N images of the split (0: the protocol's)")
+    sts.add_argument("--extractor", default="inception", help="inception (default) or digits")
+    sts.add_argument("--resize", default="tf_bilinear", help="tf_bilinear (TTUR) or torch_bilinear (pytorch-fid)")
+    sts.add_argument("--data-dir")
+    sts.add_argument("--prepared-dir")
+    sts.add_argument("--crop")
+    sts.add_argument("--train-split")
+    sts.add_argument("--device", default="auto")
+    sts.set_defaults(func=_stats)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -109,6 +109,31 @@ def _compact_finished(store: ResultsStore, stored: list[dict[str, Any]], loose: 
         log(f"results: {len(done)} finished trials compacted into part files")
 
 
+def prepare_data(spec: StudySpec, log=print) -> dict[str, str]:
+    """Every real dataset the study trains on (and every imported statistics file), found prepared or prepared now (study/gan/data/
+    prepared.py), before Ray starts or the study directory is written: a missing, truncated or
+    corrupt dataset is one DataError here, and nothing is written. Data settings are never
+    searched, so the models' configs cover every trial. Returns prepared path -> manifest sha256."""
+    from study.gan.data import SOURCES, DataOptions
+    from study.gan.data.prepared import ensure_prepared
+
+    done: dict[DataOptions, str] = {}
+    for model in spec.models():
+        cfg = spec.config(model)
+        if cfg.fid_stats:  # an imported reference must load (its feature size is checked in the trial)
+            from study.gan.metrics.stats_file import load_stats
+
+            load_stats(cfg.fid_stats)
+        options = DataOptions.from_config(cfg)
+        if cfg.dataset not in SOURCES or options in done:
+            continue
+        prepared = ensure_prepared(options, log=log)
+        done[options] = prepared.manifest_sha256
+        log(f"data: {cfg.dataset} at {cfg.resolution} px in {prepared.path} "
+            f"(manifest sha256 {prepared.manifest_sha256[:12]}...)")
+    return {str(k): v for k, v in done.items()}
+
+
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
               num_cpus: int | None = None, log=print, trainable: Callable[[dict[str, Any]], None] | None = None,
               reuse_actors: bool = True, flush_every_s: float = 5.0, lease_s: float = 60.0,
@@ -138,6 +163,7 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
             log(f"study {spec.name!r} is finished: nothing to run")
             return StudyRun(study_dir, store.root, 0, 0, 0, time.perf_counter() - start,
                             _outcomes(table.to_pylist()))
+    prepare_data(spec, log)  # before anything is written or launched
     threads = max(1, int(spec.resources.cpu))
     fs.create_dir(root, recursive=True)
     with DriverLock(study_dir, lease_s=lease_s, log=log), runner.ray_runtime(address, num_cpus):

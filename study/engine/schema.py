@@ -35,6 +35,8 @@ METRICS = _group("metric", [
     pa.field("best_fid", pa.float64()),
     pa.field("fid_samples", pa.int64()),
     pa.field("fid_split", pa.string()),
+    pa.field("fid_real_samples", pa.int64()),  # real images of that split the FID compares with (0: a stats file)
+    pa.field("fid_real_stats_sha256", pa.string()),  # the real (mu, sigma) compared with (stats_file.stats_sha256)
     pa.field("fid_precision", pa.string()),  # the precision the extractor ran in (float32 unless calibrated)
     pa.field("d_loss", pa.float64()),
     pa.field("g_loss", pa.float64()),
@@ -58,6 +60,7 @@ WORKER = _group("provenance", [
     pa.field("device_name", pa.string()),
     pa.field("hostname", pa.string()),
     pa.field("node_id", pa.string()),  # the Ray node the trial ran on
+    pa.field("data_manifest_sha256", pa.string()),  # the prepared dataset's manifest ("" for digits)
 ])
 # ... and by the driver (what code, when received).
 DRIVER = _group("provenance", [

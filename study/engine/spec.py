@@ -107,7 +107,7 @@ class StudySpec:
         for model in self.models():
             for index, hyper in self.grid.settings:
                 for seed in self.grid.seeds:
-                    cfg = self.config(model, **hyper, seed=seed)
+                    cfg = self.config(model, **{"seed": seed, **hyper})  # a preset row's own seed wins
                     key = cfg.key(self.name, "grid")
                     if key not in seen:  # lambda is moot without a penalty: settings collapse
                         seen.add(key)
@@ -269,14 +269,14 @@ def _parse_grid(raw: Any) -> GridSpec:
                 raise ConfigError(f"grid.select: index {i} out of range; allowed: 0..{len(table) - 1}")
         settings = [s for s in settings if s[0] in set(idx)]
     if "where" in g:
-        where = _mapping("grid.where", g["where"], SEARCHED)
+        where = _mapping("grid.where", g["where"], tuple(dict.fromkeys([*SEARCHED, *(k for row in table for k in row)])))
         for k, v in where.items():
-            allowed = sorted({row[k] for row in table})
+            allowed = sorted({row[k] for row in table if k in row})
             vals = v if isinstance(v, list) else [v]
             for x in vals:
                 if x not in allowed:
                     raise ConfigError(f"grid.where.{k}: value {x!r} is not in the preset; allowed: {allowed}")
-            settings = [s for s in settings if s[1][k] in vals]
+            settings = [s for s in settings if s[1].get(k) in vals]
     if not settings:
         raise ConfigError("grid: the selection is empty; no grid setting matches 'select' and 'where'")
     seeds = _int_list("grid.seeds", g.get("seeds", [0]), 0, MAX_SEED)

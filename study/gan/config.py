@@ -34,6 +34,10 @@ class TrialConfig:
     dataset: str = "digits"
     resolution: int = 16
     channels: int = 1
+    data_dir: str = ""  # where the real datasets lie ("": $GAN_STUDY_DATA on the node that reads them)
+    prepared_dir: str = ""  # where prepared arrays go ("": $GAN_STUDY_PREPARED, else <data_dir>/prepared)
+    crop: str = ""  # crop and resize policy of a real dataset ("": the dataset's own; see data/transform.py)
+    train_split: str = ""  # the split that trains ("": the dataset's own, e.g. STL-10: unlabeled)
     # models
     architecture: str = "dcgan"
     arch_options: str = ""  # "+"-separated ablation switches (skip, cin, opt, sum, eps) or "all"
@@ -69,13 +73,16 @@ class TrialConfig:
     # evaluation
     eval_every: int = 500
     eval_split: str = "test"
-    eval_samples: int = 0  # 0: as many generated samples as real images in the split
+    eval_samples: int = 0  # 0: as many generated samples as real images
+    eval_real_samples: int = 0  # real images FID compares with (0: the dataset's protocol, e.g. CIFAR-10 10k)
     feature_extractor: str = "digits"
     metrics: str = "fid"  # "+"-separated: fid, is, kid, hist, recon (fid always)
     fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear
+    fid_stats: str = ""  # an .npz of real (mu, sigma) (TTUR / pytorch-fid format) to compare with instead
     recon_samples: int = 64  # test images for the reconstruction error
     recon_steps: int = 50  # RMSProp steps on each latent
     # execution
+    paper_fid: float = 0.0  # a published FID to compare with (presets of best models); changes nothing run
     seed: int = 0
     device: str = "auto"
     threads: int = 1
@@ -148,11 +155,35 @@ class TrialConfig:
         check("fid_resize", self.fid_resize in RESIZES, ", ".join(RESIZES))
         for name in ("z_dim", "n_dis", "batch_size", "steps", "eval_every", "threads", "recon_samples", "recon_steps"):
             check(name, getattr(self, name) >= 1, "an integer >= 1")
-        check("eval_samples", self.eval_samples >= 0, ">= 0 (0: as many as the real split)")
+        check("eval_samples", self.eval_samples >= 0, ">= 0 (0: as many as the real images)")
+        check("eval_real_samples", self.eval_real_samples >= 0, ">= 0 (0: the dataset's protocol)")
+        data = self._validated_data(where, check)
+        if data is not self:
+            return data.validated(where)
         check("seed", 0 <= self.seed <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
         # Lambda is meaningless without a penalty: canonicalise so equal trials share a key.
         if not PENALTIES.get(self.penalty).active and self.penalty_lambda != 0.0:
             return dataclasses.replace(self, penalty_lambda=0.0)
+        return self
+
+    def _validated_data(self, where: str, check) -> "TrialConfig":
+        """Data settings; a real dataset's empty crop and train_split become its defaults, so that
+        equal trials share a key."""
+        from study.gan.data import SOURCES
+        from study.gan.data.transform import CROPS
+
+        if self.dataset not in SOURCES:  # the embedded digits: no files, no crop
+            check("crop", self.crop == "", f"'' (digits are rendered, not cropped)")
+            check("train_split", self.train_split == "", "'' (digits have one fixed split)")
+            return self
+        source = SOURCES.get(self.dataset)
+        check("channels", self.channels == source.channels, f"{source.channels} for {self.dataset}")
+        check("crop", self.crop in ("", *CROPS), ", ".join(CROPS))
+        check("train_split", self.train_split in ("", *source.train_splits),
+              f"{', '.join(source.train_splits)} for {self.dataset}")
+        if not self.crop or not self.train_split:
+            return dataclasses.replace(self, crop=self.crop or source.default_crop,
+                                       train_split=self.train_split or source.train_splits[0])
         return self
 
     def arch_option_set(self) -> frozenset[str]:
@@ -188,14 +219,16 @@ class TrialConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-EXECUTION_ONLY = ("device", "threads")
+# Not what is computed: where it runs, where the data lies, and a published FID kept for comparison.
+EXECUTION_ONLY = ("device", "threads", "data_dir", "prepared_dir", "paper_fid")
 # Fields added after results were first stored: left out of the key at their default value, so
 # that existing studies keep their trial keys.
 NEW_FIELD_DEFAULTS: dict[str, Any] = {
     "arch_options": "", "lr_d": 0.0, "n_dis_schedule": "constant", "label_smoothing": 0.0,
     "instance_noise": 0.0, "instance_noise_steps": 0, "g_ema": 0.0, "precision": "fp32",
     "channels_last": False, "deterministic": False, "metrics": "fid", "fid_resize": "tf_bilinear",
-    "recon_samples": 64, "recon_steps": 50,
+    "recon_samples": 64, "recon_steps": 50, "crop": "", "train_split": "", "eval_real_samples": 0,
+    "fid_stats": "",
     # DCGAN's only choices: its trials keep their keys; the architectures whose layers changed
     # with these fields (sndcgan, the ResNets) get new keys, as they should.
     "init": "dcgan", "upsample": "transposed",

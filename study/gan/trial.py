@@ -19,7 +19,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from study.gan.config import TrialConfig
-from study.gan.data import load_dataset
+from study.gan.data import DataOptions, load_dataset
+from study.gan.data.loader import batches
 from study.gan.data.registry import to_range
 from study.gan.device import device_name, pick_device
 from study.gan.losses import LOSSES
@@ -61,6 +62,15 @@ def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return images.mean((0, 2, 3)), images.std((0, 2, 3))
 
 
+def head_statistics(data, low: float, high: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images' per-channel mean and std in the head's range: a real dataset's as its
+    manifest records them (computed when prepared), the digits' from the images."""
+    if data.channel_stats is not None:
+        mean, std = data.channel_stats
+        return mean * (high - low) + low, std * (high - low)
+    return channel_stats(to_range(data.train, low, high))
+
+
 @contextlib.contextmanager
 def _deterministic(enabled: bool):
     """torch's deterministic-algorithms switch is process-wide: set it for the trial, then restore."""
@@ -82,11 +92,12 @@ def run_trial(cfg: TrialConfig, report: Report, state: dict[str, Any] | None = N
     non-final evaluation. ``state``: such a state to continue from.
     """
     cfg = cfg.validated()  # a config built directly still resolves its "auto" choices
-    with _deterministic(cfg.deterministic):
-        return _run(cfg, report, state, checkpoints)
+    with _deterministic(cfg.deterministic), contextlib.ExitStack() as stack:
+        return _run(cfg, report, state, checkpoints, stack)
 
 
-def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpoints: bool) -> dict[str, Any]:
+def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpoints: bool,
+         stack: contextlib.ExitStack) -> dict[str, Any]:
     start = time.perf_counter()
     device = pick_device(cfg.device)
     if device.type == "cpu":
@@ -98,12 +109,13 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
                 else contextlib.nullcontext())
 
     head = HEADS.get(cfg.g_head)
-    data = load_dataset(cfg.dataset, cfg.resolution, cfg.channels)
-    train = to_range(data.train, head.low, head.high).to(device).contiguous(memory_format=memory_format)
+    data = load_dataset(cfg.dataset, cfg.resolution, cfg.channels, DataOptions.from_config(cfg))
+    train = batches(data.train, device, head.low, head.high, cfg.batch_size, cfg.seed, memory_format)
+    stack.callback(train.close)  # a streaming prefetch thread ends with the trial
     g, d = build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
                         width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
-                        head=head, head_stats=channel_stats(train.cpu()), options=cfg.arch_option_set(),
-                        init=cfg.init, upsample=cfg.upsample)
+                        head=head, head_stats=head_statistics(data, head.low, head.high),
+                        options=cfg.arch_option_set(), init=cfg.init, upsample=cfg.upsample)
     g = g.to(device, memory_format=memory_format)
     d = d.to(device, memory_format=memory_format)
     g_eval = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(cfg.g_ema), use_buffers=True) if cfg.g_ema else None
@@ -112,11 +124,13 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2))
     evaluator = Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
                           cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples, cfg.recon_steps,
-                          cache=cache_dir())
+                          cache=cache_dir(), real_samples=cfg.eval_real_samples, stats_file=cfg.fid_stats)
     eval_z = evaluator.latents(cfg.z_dim, cfg.z_dist)
     common = {"device_name": device_name(device), "hostname": socket.gethostname(), "torch_version": torch.__version__,
               "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
-              "fid_split": evaluator.split}
+              "fid_split": evaluator.split, "fid_real_samples": evaluator.real_samples,
+              "fid_real_stats_sha256": evaluator.stats_sha256,
+              "data_manifest_sha256": data.manifest_sha256}
 
     step, best_fid, g_iter = 0, math.inf, 0
     if state is not None:
@@ -135,7 +149,7 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
     last: dict[str, Any] = {}
     pending: list[tuple[int, torch.Tensor]] = []  # (step, finite flag) awaiting a host check
     d_val = g_val = torch.zeros((), device=device)
-    n, bs = len(train), cfg.batch_size
+    bs = cfg.batch_size
 
     def emit(status: str, fid: float, error: str = "", final: bool = False, extra: dict | None = None) -> None:
         nonlocal last, best_fid
@@ -168,7 +182,7 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
         n_critic = critic_steps(cfg, g_iter)
         noise = instance_noise_std(cfg, step)
         for _ in range(n_critic):
-            real = train[torch.randint(0, n, (bs,), generator=gen, device=device)]
+            real = train.next(bs, gen)
             z = sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device)
             with autocast:
                 with torch.no_grad():

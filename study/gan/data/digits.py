@@ -67,7 +67,7 @@ def render(images: np.ndarray, resolution: int, channels: int) -> torch.Tensor:
 
 
 @DATASETS.register("digits")
-def load_digits_dataset(resolution: int, channels: int) -> Dataset:
+def load_digits_dataset(resolution: int, channels: int, options: object = None) -> Dataset:
     images, labels = _raw()
     train_idx, test_idx = split_indices(len(images))
     return Dataset(

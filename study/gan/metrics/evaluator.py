@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from study.gan.data.registry import Dataset
+from study.gan.data.registry import Dataset, as_unit
 from study.gan.metrics.extractors import EXTRACTORS, Extractor, extract, extract_logits
 from study.gan.metrics.frechet import feature_statistics, frechet_distance
 from study.gan.metrics.reconstruction import reconstruction_error
@@ -85,6 +85,7 @@ def _calibrated_precision(model: nn.Module, real: torch.Tensor, n: int = 1000) -
     if key not in _PRECISION:
         gen = torch.Generator(device=real.device).manual_seed(0)
         a = real[:n]
+        a = as_unit(a)
         b = (a + 0.1 * torch.randn(a.shape, generator=gen, device=a.device)).clamp(0, 1)
         _PRECISION[key], _ = choose_precision(model, a, b)
     model.dtype = _PRECISION[key]
@@ -97,10 +98,16 @@ class Evaluator:
     def __init__(self, dataset: Dataset, split: str, extractor: str, device: torch.device, resolution: int,
                  channels: int, samples: int = 0, resize: str = "tf_bilinear", metrics: tuple[str, ...] = ("fid",),
                  recon_samples: int = 64, recon_steps: int = 50, cache: Path | None = None,
-                 fast_inception: bool = True) -> None:
+                 fast_inception: bool = True, real_samples: int = 0, stats_file: str = "") -> None:
+        """``real_samples``: the first that many images of the split (0: the dataset's protocol,
+        e.g. 10k for CIFAR-10, else the whole split); ``samples``: generated (0: as many).
+        ``stats_file``: real (mu, sigma) from an .npz (TTUR / pytorch-fid) instead of the split's;
+        KID, which needs the real features, is then NaN."""
         self.extractor: Extractor = EXTRACTORS.get(extractor, "feature_extractor")
         self.split, self.device, self.metrics = split, device, metrics
-        self.real = dataset.split(split)
+        whole = dataset.split(split)
+        self.real_samples = min(len(whole), real_samples or dataset.fid_real_samples or len(whole))
+        self.real = whole[: self.real_samples]  # uint8 (real datasets, memory-mapped) or float in [0, 1]
         self.samples = samples or len(self.real)
         self.recon_samples, self.recon_steps = recon_samples, recon_steps
         self.model = self.extractor.load(device, resize)
@@ -110,8 +117,21 @@ class Evaluator:
         key = stats_key(dataset=dataset.name, split=split, resolution=resolution, channels=channels,
                         extractor=extractor, weights=getattr(self.model, "identity", ""),
                         resize=resize if extractor == "inception" else "", n=len(self.real),
-                        input_scale=list(INPUT_SCALES[resize]) if extractor == "inception" else None)
-        self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
+                        input_scale=list(INPUT_SCALES[resize]) if extractor == "inception" else None,
+                        **({"manifest": dataset.manifest_sha256} if dataset.manifest_sha256 else {}))
+        if stats_file:
+            from study.gan.metrics.stats_file import load_stats
+
+            dim = extract(self.extractor, self.model, self.real[:2].to(device)).shape[1]
+            mu, sigma = load_stats(stats_file, dim)
+            self.stats = RealStats(np.empty((0, len(mu)), dtype=np.float32), mu, sigma)
+            self.samples = samples or self.real_samples
+            self.real_samples = 0  # the file's count is not known here
+        else:
+            self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
+        from study.gan.metrics.stats_file import stats_sha256
+
+        self.stats_sha256 = stats_sha256(self.stats.mu, self.stats.sigma)
 
     def latents(self, z_dim: int, z_dist: str) -> torch.Tensor:
         gen = torch.Generator().manual_seed(EVAL_LATENT_SEED)
@@ -146,12 +166,13 @@ class Evaluator:
             extra["inception_score"], extra["inception_score_std"] = (
                 inception_score(logits.numpy()) if logits is not None else (nan, nan))
         if "kid" in self.metrics:
-            extra["kid"], extra["kid_std"] = kernel_inception_distance(feats, self.stats.features)
+            extra["kid"], extra["kid_std"] = (kernel_inception_distance(feats, self.stats.features)
+                                              if len(self.stats.features) else (nan, nan))
         if "hist" in self.metrics:
-            extra["pixel_hist_distance"] = pixel_histogram_distance(images.cpu().numpy(), self.real.numpy())
+            extra["pixel_hist_distance"] = pixel_histogram_distance(images.cpu().numpy(), as_unit(self.real).numpy())
         if "recon" in self.metrics:
             with torch.enable_grad():
-                extra["recon_error"] = reconstruction_error(generator, self.real[: self.recon_samples], z_dim or
+                extra["recon_error"] = reconstruction_error(generator, as_unit(self.real[: self.recon_samples]), z_dim or
                                                             latents.shape[1], low, high, steps=self.recon_steps)
         extra["fid_precision"] = self.precision
         return EvalResult(fid, self.extractor.name, self.samples, self.split, extra)

@@ -133,8 +133,10 @@ EXTRACTORS.register("inception")(Extractor("inception", _load_inception, batch_s
 
 @torch.no_grad()
 def extract(extractor: Extractor, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Features of ``images`` in batches, as float64 on the CPU."""
-    out = [model.features(images[i : i + extractor.batch_size]).double().cpu()
+    """Features of ``images`` (float in [0, 1], or uint8 converted per batch) in batches, as float64 on the CPU."""
+    from study.gan.data.registry import as_unit
+
+    out = [model.features(as_unit(images[i : i + extractor.batch_size])).double().cpu()
            for i in range(0, len(images), extractor.batch_size)]
     return torch.cat(out)
 
@@ -143,5 +145,7 @@ def extract(extractor: Extractor, model: nn.Module, images: torch.Tensor) -> tor
 def extract_logits(extractor: Extractor, model: nn.Module, images: torch.Tensor) -> torch.Tensor | None:
     if not getattr(model, "has_logits", True):
         return None
-    return torch.cat([model(images[i : i + extractor.batch_size]).double().cpu()
+    from study.gan.data.registry import as_unit
+
+    return torch.cat([model(as_unit(images[i : i + extractor.batch_size])).double().cpu()
                       for i in range(0, len(images), extractor.batch_size)])

@@ -17,7 +17,8 @@ conv but the first, with their own epsilon. Weights N(0, 0.02) (compare_gan pass
 512), G's first norm over the reshaped 4x4 x 512 map, the ablation epsilon for G's batch norm,
 D fed the head's output as is, and ``tanh`` as the reference head.
 
-Channel counts scale with ``width``.
+Channel counts scale with ``width``. Any multiple of 8 works; registered at 16, 32, 48 (STL-10
+in SN-GAN: Table 3, G starts at 6 x 6), 64 and 128 px.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ INIT = normal_init(0.02)
 D_LAYERS = ((3, 1, 64), (4, 2, 128), (3, 1, 128), (4, 2, 256), (3, 1, 256), (4, 2, 512), (3, 1, 512))
 D_LAYERS_PAPER = ((3, 1, 64), (4, 2, 64), (3, 1, 128), (4, 2, 128), (3, 1, 256), (4, 2, 256), (3, 1, 512))
 G_BN_EPS = 2e-5  # compare_gan v2 dcgan_architecture.sn_generator
+RESOLUTIONS = (16, 32, 48, 64, 128)
 
 
 class SNDCGANGenerator(nn.Module):
@@ -113,6 +115,6 @@ def build_sndcgan_paper(*, resolution: int, channels: int, z_dim: int, width: fl
 
 
 ARCHITECTURES.register("sndcgan")(
-    Architecture("sndcgan", build_sndcgan, (16, 32, 64, 128), options=(), head="tanh01"))
+    Architecture("sndcgan", build_sndcgan, RESOLUTIONS, options=(), head="tanh01"))
 ARCHITECTURES.register("sndcgan_paper")(
-    Architecture("sndcgan_paper", build_sndcgan_paper, (16, 32, 64, 128), head="tanh"))
+    Architecture("sndcgan_paper", build_sndcgan_paper, RESOLUTIONS, head="tanh"))
