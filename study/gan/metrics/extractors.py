@@ -13,6 +13,8 @@ head (needed for the Inception Score).
 """
 from __future__ import annotations
 
+import copy
+
 import functools
 from dataclasses import dataclass
 from typing import Callable
@@ -50,22 +52,33 @@ class InceptionPool3(nn.Module):
         super().__init__()
         self.net, self.resize, self.dtype = net, resize, dtype
         self.has_logits = bool(getattr(net, "has_logits", False))
+        self._cast: dict[torch.dtype, nn.Module] = {}  # the network's weights in another precision
 
     def _input(self, images: torch.Tensor) -> torch.Tensor:
         from study.gan.metrics.preprocess import inception_input
 
         return inception_input(images, self.resize).to(self.dtype)
 
+    def _network(self) -> nn.Module:
+        """The network with its weights in ``dtype``: input and weights must agree (an eager
+        float32 network fed bf16 raises on CUDA), so a reduced precision gets its own cast copy,
+        made once; float32 uses the network itself."""
+        if self.dtype == torch.float32:
+            return self.net
+        if self.dtype not in self._cast:
+            self._cast[self.dtype] = copy.deepcopy(self.net).to(self.dtype)
+        return self._cast[self.dtype]
+
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        x = self._input(images)
-        return (self.net.features(x) if hasattr(self.net, "features") else self.net(x)).float()
+        x, net = self._input(images), self._network()
+        return (net.features(x) if hasattr(net, "features") else net(x)).float()
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if not self.has_logits:
             raise RuntimeError("this Inception file carries no classifier: no logits")
-        return self.net(self._input(images)).float()
+        return self._network()(self._input(images)).float()
 
 
 FAST_DTYPES = (torch.bfloat16, torch.float16)
