@@ -42,6 +42,8 @@ METRICS = _group("metric", [
     pa.field("inception_score_std", pa.float64()),
     pa.field("kid", pa.float64()),
     pa.field("kid_std", pa.float64()),
+    pa.field("pr_precision", pa.float64()),  # improved precision (Kynkaanniemi et al. 2019, k = 3)
+    pa.field("pr_recall", pa.float64()),  # ... and recall, on the FID features
     pa.field("pixel_hist_distance", pa.float64()),
     pa.field("recon_error", pa.float64()),
     pa.field("is_final", pa.bool_()),

@@ -68,7 +68,7 @@ class TrialConfig:
     eval_split: str = "test"
     eval_samples: int = 0  # 0: as many generated samples as real images in the split
     feature_extractor: str = "digits"
-    metrics: str = "fid"  # "+"-separated: fid, is, kid, hist, recon (fid always)
+    metrics: str = "fid"  # "+"-separated: fid, is, kid, pr, hist, recon (fid always)
     fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear
     recon_samples: int = 64  # test images for the reconstruction error
     recon_steps: int = 50  # RMSProp steps on each latent

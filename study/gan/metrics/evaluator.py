@@ -1,6 +1,7 @@
 """Evaluation of a generator against a real split, on fixed evaluation latents.
 
 Metrics (``TrialConfig.metrics``, "+"-separated): ``fid`` (always computed), ``is``, ``kid``,
+``pr`` (improved precision and recall, k = 3, columns ``pr_precision`` and ``pr_recall``),
 ``hist`` (pixel-histogram distance) and ``recon`` (reconstruction error). Real-data features
 and statistics are computed once per (dataset, split, resolution, channels, extractor, resize,
 sample count), cached in this process and on disk (``<cache>/real_stats/<key>.npz``, written
@@ -22,11 +23,12 @@ from study.gan.data.registry import Dataset
 from study.gan.metrics.extractors import EXTRACTORS, Extractor, extract, extract_logits
 from study.gan.metrics.frechet import feature_statistics, frechet_distance
 from study.gan.metrics.reconstruction import reconstruction_error
+from study.gan.metrics.precision_recall import knn_radii, precision_recall
 from study.gan.metrics.preprocess import INPUT_SCALES
 from study.gan.metrics.scores import inception_score, kernel_inception_distance, pixel_histogram_distance
 
 EVAL_LATENT_SEED = 2019  # the same latents for every trial, so FIDs are comparable
-METRICS = ("fid", "is", "kid", "hist", "recon")
+METRICS = ("fid", "is", "kid", "pr", "hist", "recon")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,12 @@ class Evaluator:
                         resize=resize if extractor == "inception" else "", n=len(self.real),
                         input_scale=list(INPUT_SCALES[resize]) if extractor == "inception" else None)
         self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
+        self._real_radii: torch.Tensor | None = None  # k-NN radii of the real features (``pr``), once
+
+    def real_radii(self) -> torch.Tensor:
+        if self._real_radii is None:
+            self._real_radii = knn_radii(self.stats.features, device=self.device)
+        return self._real_radii
 
     def latents(self, z_dim: int, z_dist: str) -> torch.Tensor:
         gen = torch.Generator().manual_seed(EVAL_LATENT_SEED)
@@ -147,6 +155,9 @@ class Evaluator:
                 inception_score(logits.numpy()) if logits is not None else (nan, nan))
         if "kid" in self.metrics:
             extra["kid"], extra["kid_std"] = kernel_inception_distance(feats, self.stats.features)
+        if "pr" in self.metrics:
+            pr = precision_recall(self.stats.features, feats, device=self.device, real_radii=self.real_radii())
+            extra["pr_precision"], extra["pr_recall"] = pr.precision, pr.recall
         if "hist" in self.metrics:
             extra["pixel_hist_distance"] = pixel_histogram_distance(images.cpu().numpy(), self.real.numpy())
         if "recon" in self.metrics:
