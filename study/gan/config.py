@@ -72,6 +72,10 @@ class TrialConfig:
     fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear
     recon_samples: int = 64  # test images for the reconstruction error
     recon_steps: int = 50  # RMSProp steps on each latent
+    # what is kept of a trial (where its caller gives it a place for files)
+    sample_grid: int = 64  # images in the sample grid of an evaluation (0: no grids)
+    sample_seed: int = 0  # seed of the grid's latents: one per study, never the trial's seed
+    sample_every: bool = False  # a grid for every evaluation, not only the best and the final one
     # execution
     seed: int = 0
     device: str = "auto"
@@ -134,6 +138,8 @@ class TrialConfig:
         for name in ("z_dim", "n_dis", "batch_size", "steps", "eval_every", "threads", "recon_samples", "recon_steps"):
             check(name, getattr(self, name) >= 1, "an integer >= 1")
         check("eval_samples", self.eval_samples >= 0, ">= 0 (0: as many as the real split)")
+        check("sample_grid", 0 <= self.sample_grid <= 1024, "an integer from 0 (no grids) to 1024")
+        check("sample_seed", 0 <= self.sample_seed <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
         check("seed", 0 <= self.seed <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
         # Lambda is meaningless without a penalty: canonicalise so equal trials share a key.
         if not PENALTIES.get(self.penalty).active and self.penalty_lambda != 0.0:
@@ -180,7 +186,7 @@ NEW_FIELD_DEFAULTS: dict[str, Any] = {
     "arch_options": "", "lr_d": 0.0, "n_dis_schedule": "constant", "label_smoothing": 0.0,
     "instance_noise": 0.0, "instance_noise_steps": 0, "g_ema": 0.0, "precision": "fp32",
     "channels_last": False, "deterministic": False, "metrics": "fid", "fid_resize": "tf_bilinear",
-    "recon_samples": 64, "recon_steps": 50,
+    "recon_samples": 64, "recon_steps": 50, "sample_grid": 64, "sample_seed": 0, "sample_every": False,
 }
 
 
