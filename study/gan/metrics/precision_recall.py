@@ -78,8 +78,15 @@ def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.T
     """Precision and recall of generated features ``fake`` against real features ``real``
     (eq. 2 and 3). ``real_radii`` (from ``knn_radii(real, k)``) may be passed in: the real set is
     the same at every evaluation of a study."""
-    if real_radii is None:
-        real_radii = knn_radii(real, k, chunk, device)
-    fake_radii = knn_radii(fake, k, chunk, device)
-    return PrecisionRecall(precision=coverage_fraction(fake, real, real_radii, chunk, device),
-                           recall=coverage_fraction(real, fake, fake_radii, chunk, device))
+    r, f = _as_tensor(real, device), _as_tensor(fake, device)
+    if r.shape[1] != f.shape[1]:
+        raise ValueError(f"features: dimensions differ ({r.shape[1]} vs {f.shape[1]})")
+    real_r = (knn_radii(r, k, chunk, device) if real_radii is None else real_radii).to(device, torch.float64)
+    fake_r = knn_radii(f, k, chunk, device)
+    # One pass over the fake-real distances serves both: rows for precision, columns for recall.
+    r_sq, inside, covered = (r * r).sum(1), 0, torch.zeros(len(r), dtype=torch.bool, device=r.device)
+    for i in range(0, len(f), chunk):
+        d = _squared_distances(f[i:i + chunk], r, r_sq)
+        inside += int((d <= real_r[None, :]).any(1).sum())
+        covered |= (d <= fake_r[i:i + chunk, None]).any(0)
+    return PrecisionRecall(precision=inside / len(f), recall=int(covered.sum()) / len(r))
