@@ -10,7 +10,8 @@ from study.gan.config import ConfigError
 
 def _finish(run) -> int:
     """The last line says how the study ended; a study with failed trials exits 1."""
-    counts = ", ".join(f"{run.outcomes.get(s, 0)} {s}" for s in ("ok", "diverged", "failed"))
+    counts = ", ".join(f"{run.outcomes.get(s, 0)} {s}" for s in ("ok", "diverged", "failed", "stopped")
+                       if s != "stopped" or run.outcomes.get(s))
     if run.failed:
         print(f"gan-study: study ended with {run.failed} failed trials ({counts}) in {run.wall_time_s:.0f}s; "
               f"their errors are in the results' 'error' column (gan-study status, then resume to retry)")
@@ -76,7 +77,7 @@ def _status(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20,
                            "display.float_format", "{:.2f}".format):
         print(table)
-    totals = table[["expected", "ok", "diverged", "failed", "running", "pending"]].sum()
+    totals = table[["expected", "ok", "diverged", "failed", "stopped", "running", "pending"]].sum()
     print(" ".join(f"{k}={int(v)}" for k, v in totals.items()))
     return 0
 

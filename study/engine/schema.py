@@ -49,7 +49,7 @@ METRICS = _group("metric", [
     pa.field("is_final", pa.bool_()),
 ])
 OUTCOME = _group("outcome", [
-    pa.field("status", pa.string()),  # ok | diverged | failed
+    pa.field("status", pa.string()),  # ok | diverged | failed | stopped (by early stopping, at ``step``)
     pa.field("error", pa.string()),
     pa.field("wall_time_s", pa.float64()),  # compute time of the trial so far, across retries
     pa.field("restored_from_step", pa.int64()),  # the checkpoint step a retried trial continued from (0: fresh)
@@ -70,7 +70,7 @@ DRIVER = _group("provenance", [
 SCHEMA = pa.schema(IDENTITY + CONFIG + METRICS + OUTCOME + WORKER + DRIVER)
 assert len(set(SCHEMA.names)) == len(SCHEMA.names), "results schema: duplicate column names"
 
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "stopped")
 IDENTITY_COLUMNS = tuple(f.name for f in IDENTITY)
 CONFIG_COLUMNS = tuple(f.name for f in CONFIG)
 # What a trial's report carries into its row (the rest comes from its request and the driver).

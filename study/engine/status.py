@@ -1,5 +1,5 @@
 """``gan-study status STUDY_DIR``: per phase and model, how many trials are done, running,
-pending, diverged and failed, and the best FID so far; read from the study directory only."""
+pending, diverged, failed and stopped (early stopping), and the best FID so far; read from the study directory only."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ import pandas as pd
 from study.engine.spec import StudySpec, read_spec_file
 from study.engine.store import ResultsStore
 
-COLUMNS = ["expected", "ok", "diverged", "failed", "running", "pending", "best_fid"]
+COLUMNS = ["expected", "ok", "diverged", "failed", "stopped", "running", "pending", "best_fid"]
 STATUS_COLUMNS = ["phase", "model", "bo_round", "trial_key", "is_final", "status", "fid", "step"]
 
 
@@ -44,7 +44,7 @@ def status_table(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
     for (phase, model), expected in expected_counts(spec, rows).items():
         sel = last[(last["phase"] == phase) & (last["model"] == model)]
         final = sel[sel["is_final"]]
-        counts = {s: int((final["status"] == s).sum()) for s in ("ok", "diverged", "failed")}
+        counts = {s: int((final["status"] == s).sum()) for s in ("ok", "diverged", "failed", "stopped")}
         running = int((~sel["is_final"]).sum())
         fids = rows[(rows["phase"] == phase) & (rows["model"] == model)]["fid"].dropna()
         table.append({"phase": phase, "model": model, "expected": expected, **counts, "running": running,

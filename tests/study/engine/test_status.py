@@ -34,7 +34,7 @@ def test_status_counts_done_running_pending_and_best(tmp_path, capsys):
     assert table.loc[("grid", "loss=wgan"), "pending"] == 2
     assert table.loc[("seeds", "loss=ns"), "expected"] == 4
     assert main(["status", str(tmp_path)]) == 0
-    assert "expected=24 ok=1 diverged=1 failed=0 running=1 pending=21" in capsys.readouterr().out
+    assert "expected=24 ok=1 diverged=1 failed=0 stopped=0 running=1 pending=21" in capsys.readouterr().out
 
 
 def test_status_of_a_directory_that_is_not_a_study(tmp_path, capsys):
