@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.budget import budget_curves
-from analysis.load import load
+from analysis.load import STOPPED_ATTR, load
 from analysis.plots import budget_plot, sensitivity_plot, top_boxplot
 from analysis.sensitivity import best_per_group, varying
 from analysis.top import outcome_fractions, summarize, top_fraction
@@ -42,13 +42,14 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
         raise ValueError(f"results: no finished trials under {results}")
     pct = f"{fraction:.0%}"
     factors = [f for f in FACTORS if f in df and df[f].nunique() > 1] or ["model"]
+    everything = load(results, stopped=True)
     tables: list[tuple[str, pd.DataFrame]] = [
         ("Trials by phase and status",
-         df.groupby(["phase", "status"], observed=True).size().unstack(fill_value=0)),
+         everything.groupby(["phase", "status"], observed=True).size().unstack(fill_value=0)),
     ]
     for f in factors + (["model"] if "model" not in factors else []):
         tables.append((f"FID of the top {pct} of trials per {f}", summarize(top_fraction(df, f, fraction), f)))
-    tables.append(("Outcomes per model (fractions of trials)", outcome_fractions(df, "model")))
+    tables.append(("Outcomes per model (fractions of trials)", outcome_fractions(everything, "model")))
     best = best_per_group(df, "model")
     tables.append(("Best trial per model", best[[c for c in BEST_COLUMNS if c in best]].set_index("model")))
 
@@ -72,7 +73,10 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
         figure("sensitivity", "FID against each hyperparameter", sensitivity_plot(df))
 
     studies = ", ".join(map(str, df["study"].astype("object").unique()))
-    md = [f"# Study {studies}: summary", "", f"{len(df)} trials. FID: {_fid_note(df)}", ""]
+    stopped = df.attrs.get(STOPPED_ATTR, 0)
+    stopped_note = (f" {stopped} trials stopped early are left out of the top-{pct} tables and the budget curves "
+                    f"(their FID is from before the end of training)." if stopped else "")
+    md = [f"# Study {studies}: summary", "", f"{len(df)} trials. FID: {_fid_note(df)}{stopped_note}", ""]
     for title, t in tables:
         md += [f"## {title}", "", markdown_table(t), ""]
     for title, path in figures:
@@ -80,7 +84,13 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
     md_path = out / "summary.md"
     md_path.write_text("\n".join(md))
 
-    body = [f"<h1>Study {html.escape(studies)}</h1>", f"<p>{len(df)} trials. FID: {html.escape(_fid_note(df))}</p>"]
+    grids = _best_grids(results, best, out)
+    if grids:
+        md += ["## Samples of the best trial per model", ""]
+        md += [f"![{html.escape(m)}: FID {fid:.4g}](figures/samples/{p.name})" for m, fid, p in grids] + [""]
+        md_path.write_text("\n".join(md))
+    body = [f"<h1>Study {html.escape(studies)}</h1>",
+            f"<p>{len(df)} trials. FID: {html.escape(_fid_note(df) + stopped_note)}</p>"]
     for title, t in tables:
         body += [f"<h2>{html.escape(title)}</h2>", t.to_html(float_format=lambda v: f"{v:.4g}", border=0)]
     for title, path in figures:
@@ -88,9 +98,31 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
         body += [f"<h2>{html.escape(title)}</h2>",
                  f'<figure><img src="figures/{path.name}" alt="{html.escape(title)}">'
                  f'<figcaption><a href="figures/{svg}">SVG</a></figcaption></figure>']
+    if grids:
+        body += ["<h2>Samples of the best trial per model (the same latents for every trial)</h2>",
+                 '<div style="display:flex;flex-wrap:wrap;gap:1em">']
+        body += [f'<figure><img src="figures/samples/{p.name}" alt="{html.escape(m)}" style="image-rendering:pixelated;'
+                 f'width:200px"><figcaption>{html.escape(m)}<br>FID {fid:.4g}</figcaption></figure>'
+                 for m, fid, p in grids] + ["</div>"]
     html_path = out / "index.html"
     html_path.write_text(PAGE.format(title=html.escape(f"Study {studies}"), body="\n".join(body)))
     return Report(html_path, md_path, tuple(p for _, p in figures))
+
+
+def _best_grids(results: str, best: pd.DataFrame, out: Path) -> list[tuple[str, float, Path]]:
+    """(model, FID, copied PNG) of each model's best trial whose sample grid the study kept
+    (``<study>/samples/<trial_key>/final.png``, the grid of the evaluation the FID is from)."""
+    root = Path(results)
+    root = root.parent if root.name == "results" else root
+    grids = []
+    for i, row in enumerate(best.itertuples(index=False)):
+        src = root / "samples" / str(row.trial_key) / "final.png"
+        if src.is_file():
+            dst = out / "figures" / "samples" / f"model-{i:03d}.png"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(src.read_bytes())
+            grids.append((str(row.model), float(row.fid), dst))
+    return grids
 
 
 def _fid_note(df: pd.DataFrame) -> str:

@@ -5,7 +5,8 @@ best.pt`` (study/gan/trial.py through study/gan/artifacts.py). Once a trial has 
 driver knows whether it ranks among its model's top k (by ``best_fid``, the FID of the weights
 that file holds; ties by trial key); the files of trials that fall out are deleted, so a study
 of thousands of trials keeps k generator files per model. Failed trials and trials with no
-finite FID never rank. Files of trials still running are left alone. Any URI pyarrow's
+finite FID never rank, nor do trials early stopping ended (they did not train to the end).
+Files of trials still running are left alone. Any URI pyarrow's
 filesystems reach works (local, NFS, s3://, gs://).
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ BEST_GENERATOR = "best.pt"
 def score(row: Mapping[str, Any]) -> float | None:
     """What a finished trial ranks by, or None when it cannot rank."""
     fid = row.get("best_fid")
-    if row.get("status") == "failed" or fid is None or not math.isfinite(fid):
+    if row.get("status") in ("failed", "stopped") or fid is None or not math.isfinite(fid):
         return None
     return float(fid)
 
