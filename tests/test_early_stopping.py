@@ -31,7 +31,7 @@ def test_an_early_stopped_trial_is_stopped_in_parquet_and_pruned_in_optuna(ray_l
              "grid": {"preset": "kurach2019", "select": [0, 1], "seeds": [0]},
              "bo": {"rounds": 1, "trials_per_round": 2, "sampler": "tpe", "seed": 0},
              "early_stopping": {"scheduler": "asha", "grace_steps": 10, "reduction_factor": 2},
-             "resources": {"cpu": 2}}
+             "resources": {"cpu": 2}, "tensorboard": True}
     out = tmp_path / "study"
     run = run_study(parse_spec(study), yaml.safe_dump(study), out, trainable=scripted)
     assert run.outcomes == {"ok": 2, "stopped": 2}
@@ -48,3 +48,11 @@ def test_an_early_stopped_trial_is_stopped_in_parquet_and_pruned_in_optuna(ray_l
     trials = optuna.load_study(study_name="loss=ns", storage=storage).get_trials(deepcopy=False)
     assert [t.state for t in trials] == [optuna.trial.TrialState.PRUNED] * 2
     assert sorted(t.user_attrs["trial_key"] for t in trials) == sorted(stopped["trial_key"])
+    # tensorboard: true: one run per trial, grouped by model, holding its FIDs
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs = sorted((out / "tensorboard" / "loss=ns").iterdir())
+    assert sorted(r.name for r in runs) == sorted(f"{p}_{k}" for p, k in zip(final.index, final["trial_key"]))
+    for run in runs:
+        fids = [e.value for e in EventAccumulator(str(run)).Reload().Scalars("fid")]
+        assert fids == ([1.0] * 4 if run.name.startswith("grid") else [100.0])

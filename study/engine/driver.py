@@ -110,6 +110,23 @@ def _compact_finished(store: ResultsStore, stored: list[dict[str, Any]], loose: 
         log(f"results: {len(done)} finished trials compacted into part files")
 
 
+def _tensorboard(spec: StudySpec, study_dir: str, log) -> list:
+    """The TensorBoard callback when the study asks for it and its directory is local."""
+    if not spec.tensorboard:
+        return []
+    if "://" in study_dir and not study_dir.startswith("file://"):
+        log(f"tensorboard: not written for a study on object storage ({study_dir}); run TensorBoard on a local copy")
+        return []
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ConfigError("tensorboard: true needs the tensorboard package: pip install 'gan-study[tensorboard]'") from None
+    from study.engine.tune.tensorboard import TensorBoardCallback
+
+    log(f"tensorboard: tensorboard --logdir {study_dir.removeprefix('file://')}/tensorboard")
+    return [TensorBoardCallback(study_dir)]
+
+
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
               num_cpus: int | None = None, log=print, trainable: Callable[[dict[str, Any]], None] | None = None,
               reuse_actors: bool = True, flush_every_s: float = 5.0, lease_s: float = 60.0,
@@ -159,11 +176,12 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         callback = StoreCallback(store, spec.name, provenance(), partial, log, total, flush_every_s, keeper=keeper,
                                  stopper=spec.early_stopping.scheduler if spec.early_stopping else "early-stopping")
         searcher = StudySearcher(scheduler, artifacts=study_dir)
+        callbacks = [callback] + _tensorboard(spec, study_dir, log)
         while not scheduler.done():  # one Tuner per segment of at most segment_trials trials
             before, size = sum(scheduler.suggested.values()), min(scheduler.upper_bound(), segment_trials)
             if size <= 0:
                 break
-            runner.fit(spec, study_dir, searcher, [callback], size, trainable, reuse_actors)
+            runner.fit(spec, study_dir, searcher, callbacks, size, trainable, reuse_actors)
             if sum(scheduler.suggested.values()) == before:
                 break  # nothing could be handed out: never loop on an empty segment
         outcomes = _outcomes(store.table(log=log, columns=["is_final", "status"]).to_pylist())

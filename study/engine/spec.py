@@ -17,6 +17,7 @@ A study file::
     seeds: {count: 50, from: [grid, bo]}   # then: each model's best setting with 50 more seeds
     keep_generators: 1                     # per model, keep the generators of the k best trials
     early_stopping: {scheduler: asha, grace_steps: 500, reduction_factor: 3}   # opt-in; or median
+    tensorboard: true                      # opt-in: <study>/tensorboard, one run per trial
 
 ``grid`` or ``bo`` may be left out (or set to null) to skip that phase. A key given twice in
 the file is an error (YAML would silently keep the last), and ``1e-4`` is a number (YAML 1.2),
@@ -113,6 +114,7 @@ class StudySpec:
     seeds: SeedsSpec | None = None
     keep_generators: int = 1  # per model, the generators of this many best trials (by FID) are kept
     early_stopping: EarlyStoppingSpec | None = None
+    tensorboard: bool = False  # one TensorBoard run per trial in <study>/tensorboard (study/engine/tune/tensorboard.py)
 
     def models(self) -> list[Model]:
         names = [k for k, _ in self.factors]
@@ -225,7 +227,7 @@ def _int_list(where: str, value: Any, low: int, high: int = 2**31 - 1) -> tuple[
 
 def parse_spec(data: Any) -> StudySpec:
     top = _mapping("study", data, ("name", "factors", "trial", "grid", "bo", "seeds", "resources", "max_failures",
-                                   "keep_generators", "early_stopping"), required=("name",))
+                                   "keep_generators", "early_stopping", "tensorboard"), required=("name",))
     name = top["name"]
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ConfigError(f"name: invalid value {name!r}; allowed: 1-64 letters, digits, '_', '-', '.'")
@@ -264,7 +266,11 @@ def parse_spec(data: Any) -> StudySpec:
     seeds = _parse_seeds(top["seeds"]) if top.get("seeds") is not None else None
     keep = _int("keep_generators", top.get("keep_generators", 1), 0)
     stopping = _parse_early_stopping(top["early_stopping"]) if top.get("early_stopping") is not None else None
-    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures, seeds, keep, stopping)
+    tensorboard = top.get("tensorboard", False)
+    if not isinstance(tensorboard, bool):
+        raise ConfigError(f"tensorboard: invalid value {tensorboard!r}; allowed: true, false")
+    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures, seeds, keep, stopping,
+                     tensorboard)
     # Validate every trial the study can produce, before anything runs.
     for model in spec.models():
         try:
