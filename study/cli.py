@@ -69,17 +69,32 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    import time
+
     import pandas as pd
 
-    from study.engine.status import study_status
+    from study.engine.status import finished_count, progress_bar, study_status
 
-    table = study_status(args.study_dir)
-    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20,
-                           "display.float_format", "{:.2f}".format):
-        print(table)
-    totals = table[["expected", "ok", "diverged", "failed", "stopped", "running", "pending"]].sum()
-    print(" ".join(f"{k}={int(v)}" for k, v in totals.items()))
-    return 0
+    refreshes = 0
+    while True:
+        table = study_status(args.study_dir)
+        if args.watch and sys.stdout.isatty():
+            print("\x1b[H\x1b[2J", end="")  # clear the terminal: the table refreshes in place
+        with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20,
+                               "display.float_format", "{:.2f}".format):
+            print(table)
+        totals = table[["expected", "ok", "diverged", "failed", "stopped", "running", "pending"]].sum()
+        print(" ".join(f"{k}={int(v)}" for k, v in totals.items()))
+        if args.watch is None:
+            return 0
+        print(progress_bar(*finished_count(table)), flush=True)
+        refreshes += 1
+        if int(totals["pending"] + totals["running"]) == 0 or (args.refreshes and refreshes >= args.refreshes):
+            return 0
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 0
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -167,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(func=_report)
     st = sub.add_parser("status", help="trials done / running / pending / diverged / failed and best FID per model")
     st.add_argument("study_dir")
+    st.add_argument("--watch", nargs="?", type=float, const=5.0, metavar="SECONDS",
+                    help="refresh every SECONDS (default 5) with a progress bar until the study is finished")
+    st.add_argument("--refreshes", type=int, default=0, help=argparse.SUPPRESS)  # tests: stop after N tables
     st.set_defaults(func=_status)
     exp = sub.add_parser("export", help="write a study's kept generator (per model, ranked by FID) to one file")
     exp.add_argument("study_dir")

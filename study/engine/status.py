@@ -64,3 +64,17 @@ def is_finished(spec: StudySpec, rows: pd.DataFrame) -> bool:
     """Nothing left to run: every expected trial has a final row."""
     table = status_table(spec, rows)
     return bool((table["pending"] + table["running"]).sum() == 0)
+
+
+def progress_bar(done: int, total: int, width: int = 40) -> str:
+    """``[#########---------] 12/36 trials finished (33%)``; an empty study is complete."""
+    fraction = done / total if total else 1.0
+    filled = min(width, int(fraction * width))
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} trials finished ({fraction:.0%})"
+
+
+def finished_count(table: pd.DataFrame) -> tuple[int, int]:
+    """(trials finished, trials expected) over a status table."""
+    done = int(table[["ok", "diverged", "failed", "stopped"]].to_numpy().sum())
+    return done, int(table["expected"].sum())
+
