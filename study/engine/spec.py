@@ -243,6 +243,9 @@ def parse_spec(data: Any) -> StudySpec:
     for k, values in factors_raw.items():
         if k in SEARCHED or k == "seed":
             raise ConfigError(f"factors.{k}: searched by the grid and BO phases, it cannot be a factor")
+        if k == "sample_seed":
+            raise ConfigError("factors.sample_seed: one per study, so that every trial's grid comes from the same "
+                              "latents; set it in 'trial'")
         if k in trial:
             raise ConfigError(f"factors.{k}: also fixed in 'trial'; set it in one place")
         if not isinstance(values, list) or not values:
