@@ -48,6 +48,7 @@ class EvalResult:
 
 
 _REAL_STATS: dict[str, RealStats] = {}
+_REAL_RADII: dict[str, torch.Tensor] = {}
 
 
 def stats_key(**parts: object) -> str:
@@ -114,12 +115,14 @@ class Evaluator:
                         resize=resize if extractor == "inception" else "", n=len(self.real),
                         input_scale=list(INPUT_SCALES[resize]) if extractor == "inception" else None)
         self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
-        self._real_radii: torch.Tensor | None = None  # k-NN radii of the real features (``pr``), once
+        self.stats_key = key
 
     def real_radii(self) -> torch.Tensor:
-        if self._real_radii is None:
-            self._real_radii = knn_radii(self.stats.features, device=self.device)
-        return self._real_radii
+        """k-NN radii of the real features (``pr``): once per process and real set, like the statistics."""
+        key = f"{self.stats_key}:{self.device}"
+        if key not in _REAL_RADII:
+            _REAL_RADII[key] = knn_radii(self.stats.features, device=self.device)
+        return _REAL_RADII[key]
 
     def latents(self, z_dim: int, z_dist: str) -> torch.Tensor:
         gen = torch.Generator().manual_seed(EVAL_LATENT_SEED)

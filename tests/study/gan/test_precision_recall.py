@@ -84,3 +84,32 @@ def test_a_trial_with_metrics_pr_reports_precision_and_recall():
                                          eval_samples=200, metrics="pr")), rows.append)
     assert all(0.0 <= r["pr_precision"] <= 1.0 and 0.0 <= r["pr_recall"] <= 1.0 for r in rows)
     assert not math.isnan(rows[-1]["pr_recall"])
+
+
+def test_the_evaluator_reports_prdcs_values_on_its_own_features():
+    prdc = pytest.importorskip("prdc")
+    from study.gan.data import load_dataset
+    from study.gan.metrics.evaluator import Evaluator
+    from study.gan.metrics.extractors import extract
+
+    data = load_dataset("digits", 8, 1)
+    train = data.split("train")[:200] * 2 - 1  # in a tanh head's range
+
+    class Replay(torch.nn.Module):  # a "generator" that returns training images, jittered by z
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(0.3))
+
+        def forward(self, z):
+            return (train[:len(z)] + self.scale * z[:, :1, None, None]).clamp(-1, 1)
+
+    ev = Evaluator(data, "test", "digits", torch.device("cpu"), 8, 1, samples=200, metrics=("fid", "pr"))
+    g = Replay()
+    z = ev.latents(16, "normal")
+    result = ev(g, z, -1.0, 1.0)
+    with torch.no_grad():
+        fake = extract(ev.extractor, ev.model, ((g(z) + 1) / 2).clamp(0, 1)).numpy()
+    ref = prdc.compute_prdc(real_features=ev.stats.features, fake_features=fake, nearest_k=3)
+    assert abs(result.extra["pr_precision"] - ref["precision"]) <= 1e-6
+    assert abs(result.extra["pr_recall"] - ref["recall"]) <= 1e-6
+    assert 0 < ref["precision"] < 1 and 0 < ref["recall"] < 1
