@@ -1,5 +1,6 @@
-"""``gan-study report RESULTS -o DIR``: an HTML page with the tables and plots (PNG and SVG) and
-a Markdown summary to paste into a paper's appendix."""
+"""``gan-study report RESULTS -o DIR``: an HTML page with the tables and plots (PNG, SVG and PDF),
+a Markdown summary and the tables as LaTeX (booktabs) to paste into a paper, and each model's
+best sample grid beside its FID."""
 from __future__ import annotations
 
 import html
@@ -11,9 +12,9 @@ import pandas as pd
 
 from analysis.budget import budget_curves
 from analysis.load import STOPPED_ATTR, load
-from analysis.plots import budget_plot, sensitivity_plot, top_boxplot
+from analysis.plots import budget_panels, sensitivity_plot, top_boxplot
 from analysis.sensitivity import best_per_group, varying
-from analysis.top import outcome_fractions, summarize, top_fraction
+from analysis.top import outcome_counts, summarize, top_fraction
 
 FACTORS = ("loss", "penalty", "d_norm", "g_norm", "architecture", "dataset", "g_head")
 BEST_COLUMNS = ("model", "phase", "lr", "beta1", "beta2", "n_dis", "penalty_lambda", "seed", "fid")
@@ -24,6 +25,7 @@ class Report:
     html: Path
     markdown: Path
     figures: tuple[Path, ...]
+    latex: Path | None = None
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
@@ -32,6 +34,25 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     head = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
+
+
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(c, c) for c in text)
+
+
+def latex_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
+    """A booktabs tabular (numbers right-aligned, text left) of ``df``, index as columns."""
+    df = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
+    cell = lambda v: floatfmt.format(v) if isinstance(v, float) else latex_escape(str(v))  # noqa: E731
+    lines = [f"\\begin{{tabular}}{{{align}}}", "\\toprule",
+             " & ".join(latex_escape(str(c)) for c in df.columns) + r" \\", "\\midrule"]
+    lines += [" & ".join(cell(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
+    return "\n".join(lines + ["\\bottomrule", "\\end{tabular}"])
 
 
 def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> Report:
@@ -49,14 +70,14 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
     ]
     for f in factors + (["model"] if "model" not in factors else []):
         tables.append((f"FID of the top {pct} of trials per {f}", summarize(top_fraction(df, f, fraction), f)))
-    tables.append(("Outcomes per model (fractions of trials)", outcome_fractions(everything, "model")))
+    tables.append(("Outcomes per model (trials)", outcome_counts(everything, "model")))
     best = best_per_group(df, "model")
     tables.append(("Best trial per model", best[[c for c in BEST_COLUMNS if c in best]].set_index("model")))
 
     figures: list[tuple[str, Path]] = []
 
     def figure(name: str, title: str, fig: plt.Figure) -> None:
-        for suffix in (".png", ".svg"):
+        for suffix in (".png", ".svg", ".pdf"):
             fig.savefig(out / "figures" / f"{name}{suffix}", dpi=120)
         plt.close(fig)
         figures.append((title, out / "figures" / f"{name}.png"))
@@ -68,7 +89,8 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
            top_boxplot(top_fraction(df, [c for c in (x, hue, facet) if c], fraction), x=x, hue=hue, facet=facet))
     curves = budget_curves(df, by=["model", "phase"])
     if not curves.empty:
-        figure("budget", "Expected minimum FID against the search budget (grid solid, BO dashed)", budget_plot(curves))
+        figure("budget", "Expected minimum FID against the search budget, one panel per model "
+                         "(5-95% band; grid and BO apart)", budget_panels(curves))
     if varying(df):
         figure("sensitivity", "FID against each hyperparameter", sensitivity_plot(df))
 
@@ -83,6 +105,10 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
         md += [f"![{title}](figures/{path.name})", ""]
     md_path = out / "summary.md"
     md_path.write_text("\n".join(md))
+    tex = [f"% Study {studies}: tables for a paper (booktabs)"]
+    for title, t in tables:
+        tex += ["", f"% {title}", latex_table(t)]
+    (out / "tables.tex").write_text("\n".join(tex) + "\n")
 
     grids = _best_grids(results, best, out)
     if grids:
@@ -106,7 +132,7 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
                  for m, fid, p in grids] + ["</div>"]
     html_path = out / "index.html"
     html_path.write_text(PAGE.format(title=html.escape(f"Study {studies}"), body="\n".join(body)))
-    return Report(html_path, md_path, tuple(p for _, p in figures))
+    return Report(html_path, md_path, tuple(p for _, p in figures), out / "tables.tex")
 
 
 def _best_grids(results: str, best: pd.DataFrame, out: Path) -> list[tuple[str, float, Path]]:

@@ -54,3 +54,19 @@ def outcome_fractions(df: pd.DataFrame, by: Sequence[str] | str) -> pd.DataFrame
     out.insert(0, "trials", total)
     out.columns.name = None
     return out
+
+
+def outcome_counts(df: pd.DataFrame, by: Sequence[str] | str) -> pd.DataFrame:
+    """Per group: trials, and how many were ok, diverged and failed (and stopped, when early
+    stopping ended any), as whole numbers: the table a paper shows."""
+    by = _by(by)
+    counts = pd.crosstab([df[b].astype("object") for b in by], df["status"].astype("object"))
+    statuses = ["ok", "diverged", "failed"] + (["stopped"] if "stopped" in counts else [])
+    for s in statuses:
+        if s not in counts:
+            counts[s] = 0
+    out = counts[statuses].astype(int)
+    out.insert(0, "trials", out.sum(axis=1))
+    out.columns.name = None
+    return out
+

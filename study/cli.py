@@ -62,9 +62,9 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.report import build_report
 
     report = build_report(args.results, args.out)
-    print(f"report: {report.html}\nsummary (Markdown): {report.markdown}")
+    print(f"report: {report.html}\nsummary (Markdown): {report.markdown}\ntables (LaTeX): {report.latex}")
     for f in report.figures:
-        print(f"figure: {f} (and {f.with_suffix('.svg').name})")
+        print(f"figure: {f} (and {f.with_suffix('.svg').name}, {f.with_suffix('.pdf').name})")
     return 0
 
 

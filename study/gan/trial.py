@@ -23,6 +23,7 @@ from study.gan.config import TrialConfig
 from study.gan.data import load_dataset
 from study.gan.data.registry import to_range
 from study.gan.device import device_name, pick_device
+from study.gan.export import generator_payload, payload_bytes
 from study.gan.losses import LOSSES
 from study.gan.metrics.evaluator import Evaluator
 from study.gan.metrics.inception_weights import cache_dir
@@ -164,8 +165,6 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
         """Files of this evaluation (before its report: a reported best has its files)."""
         if artifacts is None:
             return
-        from study.gan.export import generator_payload, payload_bytes
-
         png = grid_png(evaluated, grid_z, head.low, head.high) if grid_z is not None else None
         if fid < best_fid:
             artifacts.write(GENERATORS, BEST_GENERATOR,
