@@ -123,7 +123,8 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
         svg = path.with_suffix(".svg").name
         body += [f"<h2>{html.escape(title)}</h2>",
                  f'<figure><img src="figures/{path.name}" alt="{html.escape(title)}">'
-                 f'<figcaption><a href="figures/{svg}">SVG</a></figcaption></figure>']
+                 f'<figcaption><a href="figures/{svg}">SVG</a> <a href="figures/{path.with_suffix(".pdf").name}">'
+                 f'PDF</a></figcaption></figure>']
     if grids:
         body += ["<h2>Samples of the best trial per model (the same latents for every trial)</h2>",
                  '<div style="display:flex;flex-wrap:wrap;gap:1em">']
