@@ -85,3 +85,17 @@ def test_sample_refuses_a_damaged_file(tmp_path, capsys):
     bad.write_bytes(b"\x00" * 64)
     assert main(["sample", str(bad), "-o", str(tmp_path / "g.png")]) == 2
     assert "not a readable generator file" in capsys.readouterr().err
+
+
+def test_an_exported_generator_samples_the_same_images_in_a_new_process(study_dir, tmp_path):
+    import subprocess
+    import sys
+
+    g_file = tmp_path / "G.pt"
+    assert main(["export", str(study_dir), "--model", "loss=ns", "-o", str(g_file)]) == 0
+    subprocess.run([sys.executable, "-m", "study.cli", "sample", str(g_file), "-n", "5", "--seed", "2", "--npz",
+                    "-o", str(tmp_path / "there.npz"), "--device", "cpu"], check=True, timeout=120)
+    kept = load_generator(str(study_dir / "generators" / load_generator(str(g_file), "cpu").info["trial_key"]
+                              / "best.pt"), device="cpu")
+    here = (kept.sample(5, seed=2) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(np.load(tmp_path / "there.npz")["images"], here)
