@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.load import load
+from analysis.load import STOPPED_ATTR, load
 from analysis.plots import top_boxplot
 from analysis.top import summarize, top_fraction
 
@@ -27,10 +27,14 @@ def analyze(results: str, out: str | None = None, fraction: float = 0.05) -> int
         print(f"gan-study: error: analysis output: cannot write to {out_dir} ({e.strerror}); "
               f"the study directory may be read-only: pass --out DIR")
         return 2
-    counts = df.groupby(["phase", "status"]).size().unstack(fill_value=0)
+    everything = load(results, stopped=True)
+    counts = everything.groupby(["phase", "status"]).size().unstack(fill_value=0)
     pct = f"{fraction:.0%}"
     with pd.option_context("display.width", 140, "display.float_format", "{:.2f}".format):
         print(f"trials by phase and status:\n{counts}\n")
+        if df.attrs.get(STOPPED_ATTR):
+            print(f"{df.attrs[STOPPED_ATTR]} trials stopped early are left out of the tables below (their FID is "
+                  f"from before the end of training)\n")
         factors = [c for c in ("loss", "penalty", "d_norm", "architecture") if df[c].nunique() > 1] or ["loss"]
         for f in factors:
             print(f"FID of the top {pct} trials per {f}:\n{summarize(top_fraction(df, f, fraction), f)}\n")

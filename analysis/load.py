@@ -126,12 +126,18 @@ def select_trials(rows: pd.DataFrame, which: str = "final") -> pd.DataFrame:
     return pd.concat([best, final[~final["trial_key"].isin(best["trial_key"])]])
 
 
-def load(path: str, which: str = "final", **filters: str | list[str] | None) -> pd.DataFrame:
+STOPPED_ATTR = "stopped_left_out"  # DataFrame.attrs: how many early-stopped trials load() left out
+
+
+def load(path: str, which: str = "final", stopped: bool = False, **filters: str | list[str] | None) -> pd.DataFrame:
     """One row per trial, typed, optionally filtered.
 
     ``which``: ``final`` (the trial's last evaluation, what Kurach et al. report) or ``best``
-    (its lowest FID over training). Filters: any of phase, dataset, architecture, status, loss,
-    penalty, d_norm, model, study, each a value or a list of values.
+    (its lowest FID over training). ``stopped``: keep the trials early stopping ended (status
+    ``stopped``, their FID taken at the step they reached); by default they are left out, so
+    that every FID compared was trained to the end, and ``df.attrs["stopped_left_out"]`` says
+    how many. Filters: any of phase, dataset, architecture, status, loss, penalty, d_norm,
+    model, study, each a value or a list of values.
     """
     unknown = sorted(set(filters) - set(FILTERS))
     if unknown:
@@ -143,4 +149,10 @@ def load(path: str, which: str = "final", **filters: str | list[str] | None) -> 
     for name, value in filters.items():
         if value is not None:
             trials = trials[trials[name].isin([value] if isinstance(value, str) else list(value))]
-    return trials.reset_index(drop=True)
+    left_out = 0
+    if not stopped:
+        is_stopped = (trials["status"] == "stopped").to_numpy()
+        left_out, trials = int(is_stopped.sum()), trials[~is_stopped]
+    trials = trials.reset_index(drop=True)
+    trials.attrs[STOPPED_ATTR] = left_out
+    return trials

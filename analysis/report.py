@@ -1,5 +1,6 @@
-"""``gan-study report RESULTS -o DIR``: an HTML page with the tables and plots (PNG and SVG) and
-a Markdown summary to paste into a paper's appendix."""
+"""``gan-study report RESULTS -o DIR``: an HTML page with the tables and plots (PNG, SVG and PDF),
+a Markdown summary and the tables as LaTeX (booktabs) to paste into a paper, and each model's
+best sample grid beside its FID."""
 from __future__ import annotations
 
 import html
@@ -10,11 +11,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.budget import budget_curves
-from analysis.load import load
+from analysis.load import STOPPED_ATTR, load
 from analysis.paper import paper_comparison
-from analysis.plots import budget_plot, sensitivity_plot, top_boxplot
+from analysis.plots import budget_panels, sensitivity_plot, top_boxplot
 from analysis.sensitivity import best_per_group, varying
-from analysis.top import outcome_fractions, summarize, top_fraction
+from analysis.top import outcome_counts, summarize, top_fraction
 
 FACTORS = ("loss", "penalty", "d_norm", "g_norm", "architecture", "dataset", "g_head")
 BEST_COLUMNS = ("model", "phase", "lr", "beta1", "beta2", "n_dis", "penalty_lambda", "seed", "fid")
@@ -25,6 +26,7 @@ class Report:
     html: Path
     markdown: Path
     figures: tuple[Path, ...]
+    latex: Path | None = None
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
@@ -35,6 +37,25 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
 
 
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(c, c) for c in text)
+
+
+def latex_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
+    """A booktabs tabular (numbers right-aligned, text left) of ``df``, index as columns."""
+    df = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
+    align = "".join("r" if pd.api.types.is_numeric_dtype(df[c]) else "l" for c in df.columns)
+    cell = lambda v: floatfmt.format(v) if isinstance(v, float) else latex_escape(str(v))  # noqa: E731
+    lines = [f"\\begin{{tabular}}{{{align}}}", "\\toprule",
+             " & ".join(latex_escape(str(c)) for c in df.columns) + r" \\", "\\midrule"]
+    lines += [" & ".join(cell(v) for v in row) + r" \\" for row in df.itertuples(index=False)]
+    return "\n".join(lines + ["\\bottomrule", "\\end{tabular}"])
+
+
 def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> Report:
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
@@ -43,13 +64,14 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
         raise ValueError(f"results: no finished trials under {results}")
     pct = f"{fraction:.0%}"
     factors = [f for f in FACTORS if f in df and df[f].nunique() > 1] or ["model"]
+    everything = load(results, stopped=True)
     tables: list[tuple[str, pd.DataFrame]] = [
         ("Trials by phase and status",
-         df.groupby(["phase", "status"], observed=True).size().unstack(fill_value=0)),
+         everything.groupby(["phase", "status"], observed=True).size().unstack(fill_value=0)),
     ]
     for f in factors + (["model"] if "model" not in factors else []):
         tables.append((f"FID of the top {pct} of trials per {f}", summarize(top_fraction(df, f, fraction), f)))
-    tables.append(("Outcomes per model (fractions of trials)", outcome_fractions(df, "model")))
+    tables.append(("Outcomes per model (trials)", outcome_counts(everything, "model")))
     best = best_per_group(df, "model")
     tables.append(("Best trial per model", best[[c for c in BEST_COLUMNS if c in best]].set_index("model")))
     published = paper_comparison(df)
@@ -59,7 +81,7 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
     figures: list[tuple[str, Path]] = []
 
     def figure(name: str, title: str, fig: plt.Figure) -> None:
-        for suffix in (".png", ".svg"):
+        for suffix in (".png", ".svg", ".pdf"):
             fig.savefig(out / "figures" / f"{name}{suffix}", dpi=120)
         plt.close(fig)
         figures.append((title, out / "figures" / f"{name}.png"))
@@ -71,30 +93,67 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
            top_boxplot(top_fraction(df, [c for c in (x, hue, facet) if c], fraction), x=x, hue=hue, facet=facet))
     curves = budget_curves(df, by=["model", "phase"])
     if not curves.empty:
-        figure("budget", "Expected minimum FID against the search budget (grid solid, BO dashed)", budget_plot(curves))
+        figure("budget", "Expected minimum FID against the search budget, one panel per model "
+                         "(5-95% band; grid and BO apart)", budget_panels(curves))
     if varying(df):
         figure("sensitivity", "FID against each hyperparameter", sensitivity_plot(df))
 
     studies = ", ".join(map(str, df["study"].astype("object").unique()))
-    md = [f"# Study {studies}: summary", "", f"{len(df)} trials. FID: {_fid_note(df)}", ""]
+    stopped = df.attrs.get(STOPPED_ATTR, 0)
+    stopped_note = (f" {stopped} trials stopped early are left out of the top-{pct} tables and the budget curves "
+                    f"(their FID is from before the end of training)." if stopped else "")
+    md = [f"# Study {studies}: summary", "", f"{len(df)} trials. FID: {_fid_note(df)}{stopped_note}", ""]
     for title, t in tables:
         md += [f"## {title}", "", markdown_table(t), ""]
     for title, path in figures:
         md += [f"![{title}](figures/{path.name})", ""]
     md_path = out / "summary.md"
     md_path.write_text("\n".join(md))
+    tex = [f"% Study {studies}: tables for a paper (booktabs)"]
+    for title, t in tables:
+        tex += ["", f"% {title}", latex_table(t)]
+    (out / "tables.tex").write_text("\n".join(tex) + "\n")
 
-    body = [f"<h1>Study {html.escape(studies)}</h1>", f"<p>{len(df)} trials. FID: {html.escape(_fid_note(df))}</p>"]
+    grids = _best_grids(results, best, out)
+    if grids:
+        md += ["## Samples of the best trial per model", ""]
+        md += [f"![{html.escape(m)}: FID {fid:.4g}](figures/samples/{p.name})" for m, fid, p in grids] + [""]
+        md_path.write_text("\n".join(md))
+    body = [f"<h1>Study {html.escape(studies)}</h1>",
+            f"<p>{len(df)} trials. FID: {html.escape(_fid_note(df) + stopped_note)}</p>"]
     for title, t in tables:
         body += [f"<h2>{html.escape(title)}</h2>", t.to_html(float_format=lambda v: f"{v:.4g}", border=0)]
     for title, path in figures:
         svg = path.with_suffix(".svg").name
         body += [f"<h2>{html.escape(title)}</h2>",
                  f'<figure><img src="figures/{path.name}" alt="{html.escape(title)}">'
-                 f'<figcaption><a href="figures/{svg}">SVG</a></figcaption></figure>']
+                 f'<figcaption><a href="figures/{svg}">SVG</a> <a href="figures/{path.with_suffix(".pdf").name}">'
+                 f'PDF</a></figcaption></figure>']
+    if grids:
+        body += ["<h2>Samples of the best trial per model (the same latents for every trial)</h2>",
+                 '<div style="display:flex;flex-wrap:wrap;gap:1em">']
+        body += [f'<figure><img src="figures/samples/{p.name}" alt="{html.escape(m)}" style="image-rendering:pixelated;'
+                 f'width:200px"><figcaption>{html.escape(m)}<br>FID {fid:.4g}</figcaption></figure>'
+                 for m, fid, p in grids] + ["</div>"]
     html_path = out / "index.html"
     html_path.write_text(PAGE.format(title=html.escape(f"Study {studies}"), body="\n".join(body)))
-    return Report(html_path, md_path, tuple(p for _, p in figures))
+    return Report(html_path, md_path, tuple(p for _, p in figures), out / "tables.tex")
+
+
+def _best_grids(results: str, best: pd.DataFrame, out: Path) -> list[tuple[str, float, Path]]:
+    """(model, FID, copied PNG) of each model's best trial whose sample grid the study kept
+    (``<study>/samples/<trial_key>/final.png``, the grid of the evaluation the FID is from)."""
+    root = Path(results)
+    root = root.parent if root.name == "results" else root
+    grids = []
+    for i, row in enumerate(best.itertuples(index=False)):
+        src = root / "samples" / str(row.trial_key) / "final.png"
+        if src.is_file():
+            dst = out / "figures" / "samples" / f"model-{i:03d}.png"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            dst.write_bytes(src.read_bytes())
+            grids.append((str(row.model), float(row.fid), dst))
+    return grids
 
 
 def _fid_note(df: pd.DataFrame) -> str:

@@ -41,14 +41,32 @@ def summarize(top: pd.DataFrame, by: Sequence[str] | str, metric: str = "fid") -
 
 
 def outcome_fractions(df: pd.DataFrame, by: Sequence[str] | str) -> pd.DataFrame:
-    """Per group: number of trials and the fraction that were ok, diverged and failed."""
+    """Per group: number of trials and the fraction that were ok, diverged and failed (and
+    stopped, when early stopping ended any)."""
     by = _by(by)
     counts = pd.crosstab([df[b].astype("object") for b in by], df["status"].astype("object"))
-    for s in ("ok", "diverged", "failed"):
+    statuses = ["ok", "diverged", "failed"] + (["stopped"] if "stopped" in counts else [])
+    for s in statuses:
         if s not in counts:
             counts[s] = 0
-    total = counts[["ok", "diverged", "failed"]].sum(axis=1)
-    out = counts[["ok", "diverged", "failed"]].div(total, axis=0)
+    total = counts[statuses].sum(axis=1)
+    out = counts[statuses].div(total, axis=0)
     out.insert(0, "trials", total)
     out.columns.name = None
     return out
+
+
+def outcome_counts(df: pd.DataFrame, by: Sequence[str] | str) -> pd.DataFrame:
+    """Per group: trials, and how many were ok, diverged and failed (and stopped, when early
+    stopping ended any), as whole numbers: the table a paper shows."""
+    by = _by(by)
+    counts = pd.crosstab([df[b].astype("object") for b in by], df["status"].astype("object"))
+    statuses = ["ok", "diverged", "failed"] + (["stopped"] if "stopped" in counts else [])
+    for s in statuses:
+        if s not in counts:
+            counts[s] = 0
+    out = counts[statuses].astype(int)
+    out.insert(0, "trials", out.sum(axis=1))
+    out.columns.name = None
+    return out
+

@@ -28,6 +28,7 @@ import shutil
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 import pandas as pd
 import yaml
@@ -218,6 +219,41 @@ def phases(run_study, parse_spec, tmp: str, steps: int, log) -> tuple[float, flo
     return one, by_phase
 
 
+def logging_overhead(trials: int, evaluations: int, repeats: int = 2) -> dict:
+    """The same no-op study (``trials`` trials of ``evaluations`` reports each) with TensorBoard
+    logging off and on, alternating, ``repeats`` times each: the driver's wall-time ratio and the
+    event files written. (The callback imports no torch; the driver still does, through
+    TrialConfig's registry validation in study/gan/data.)"""
+    import ray
+
+    from study.engine.driver import run_study
+    from study.engine.spec import parse_spec
+
+    per_model = max(1, trials // 2)
+    base = {"factors": {"loss": ["ns", "wgan"]}, "trial": {"steps": evaluations, "eval_every": 1},
+            "grid": {"preset": "kurach2019", "select": [1], "seeds": list(range(per_model))},
+            "resources": {"cpu": 1}}
+    walls: dict[bool, list[float]] = {False: [], True: []}
+    events = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+        for i in range(repeats):
+            for tb in (False, True):
+                spec = {"name": f"log{i}{int(tb)}", **base, "tensorboard": tb}
+                t = time.perf_counter()
+                run_study(parse_spec(spec), yaml.safe_dump(spec), f"{tmp}/{i}{int(tb)}", log=lambda *a, **k: None,
+                          trainable=noop_evaluations)
+                walls[tb].append(time.perf_counter() - t)
+                if tb:
+                    events = len(list(Path(f"{tmp}/{i}{int(tb)}/tensorboard").rglob("events.out.tfevents.*")))
+        ray.shutdown()
+    off, on = statistics.median(walls[False]), statistics.median(walls[True])
+    return {"trials": 2 * per_model, "evaluations": evaluations, "off_s": [round(w, 2) for w in walls[False]],
+            "on_s": [round(w, 2) for w in walls[True]], "tensorboard_wall_ratio": round(on / off, 3),
+            "event_files": events}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noop", type=int, default=60)
@@ -227,7 +263,12 @@ def main() -> None:
                         help="only the scale mode: this many no-op trials over 50 models (the issue's: 5000)")
     parser.add_argument("--evaluations", type=int, default=20, help="evaluations per trial in the scale mode")
     parser.add_argument("--no-baseline", action="store_true", help="scale mode without the plain Tune run")
+    parser.add_argument("--logging", type=int, default=0, metavar="TRIALS",
+                        help="only TensorBoard's cost to the driver: this many no-op trials, logging off and on")
     args = parser.parse_args()
+    if args.logging:
+        print(json.dumps(logging_overhead(args.logging, args.evaluations)))
+        return
     if args.scale:
         figures = scale(args.scale, 50, args.evaluations, baseline=not args.no_baseline)
         print(json.dumps(figures))

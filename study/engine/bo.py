@@ -31,6 +31,7 @@ from study.engine.request import FINISHED, TrialRequest
 from study.engine.spec import Model, StudySpec
 
 METRIC = "fid"
+STOPPED = "stopped"  # a trial's status when early stopping ended it (its rows' and Optuna's PRUNED)
 ROUND, SLOT, KEY, SOURCE = "bo_round", "slot", "trial_key", "source"  # user attributes of Optuna trials
 
 
@@ -137,10 +138,11 @@ class RoundsScheduler:
     def _add(self, model: Model, row: dict[str, Any], attrs: dict[str, Any]) -> None:
         fid = row.get("fid")
         ok = row.get("status") == "ok" and isinstance(fid, float) and math.isfinite(fid)
+        state = (optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.PRUNED
+                 if row.get("status") == STOPPED else optuna.trial.TrialState.FAIL)
         self.studies[model.name].add_trial(optuna.trial.create_trial(
             params={k: row[k] for k in self._space(model)}, distributions=self._distributions(model),
-            value=fid if ok else None, user_attrs=attrs,
-            state=optuna.trial.TrialState.COMPLETE if ok else optuna.trial.TrialState.FAIL))
+            value=fid if ok else None, user_attrs=attrs, state=state))
 
     def warm_start(self, results: list[dict[str, Any]]) -> int:
         """Tell each model's study the finished grid trials whose settings lie in its BO space
@@ -222,6 +224,8 @@ class RoundsScheduler:
         study = self.studies[model]
         if ok:
             study.tell(number, float(value))
+        elif not error and result is not None and result.get("status") == STOPPED:  # early stopping
+            study.tell(number, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(number, state=optuna.trial.TrialState.FAIL)
 

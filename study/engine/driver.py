@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pyarrow.fs as pafs
 
+from study.engine.keep import GeneratorKeeper
 from study.engine.lock import DriverLock
 from study.engine.provenance import provenance
 from study.engine.spec import StudySpec, load_yaml
@@ -134,6 +135,23 @@ def prepare_data(spec: StudySpec, log=print) -> dict[str, str]:
     return {str(k): v for k, v in done.items()}
 
 
+def _tensorboard(spec: StudySpec, study_dir: str, log) -> list:
+    """The TensorBoard callback when the study asks for it and its directory is local."""
+    if not spec.tensorboard:
+        return []
+    if "://" in study_dir and not study_dir.startswith("file://"):
+        log(f"tensorboard: not written for a study on object storage ({study_dir}); run TensorBoard on a local copy")
+        return []
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        raise ConfigError("tensorboard: true needs the tensorboard package: pip install 'gan-study[tensorboard]'") from None
+    from study.engine.tune.tensorboard import TensorBoardCallback
+
+    log(f"tensorboard: tensorboard --logdir {study_dir.removeprefix('file://')}/tensorboard")
+    return [TensorBoardCallback(study_dir)]
+
+
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
               num_cpus: int | None = None, log=print, trainable: Callable[[dict[str, Any]], None] | None = None,
               reuse_actors: bool = True, flush_every_s: float = 5.0, lease_s: float = 60.0,
@@ -179,13 +197,17 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
                 partial.setdefault(r["trial_key"], []).append(r)
         scheduler = PhasedScheduler(spec, stored, threads, log, storage=journal_storage(study_dir))
         total = scheduler.upper_bound()
-        callback = StoreCallback(store, spec.name, provenance(), partial, log, total, flush_every_s)
-        searcher = StudySearcher(scheduler)
+        keeper = GeneratorKeeper(study_dir, spec.keep_generators, stored, log)
+        keeper.prune()  # what a driver that died left of trials that do not rank
+        callback = StoreCallback(store, spec.name, provenance(), partial, log, total, flush_every_s, keeper=keeper,
+                                 stopper=spec.early_stopping.scheduler if spec.early_stopping else "early-stopping")
+        searcher = StudySearcher(scheduler, artifacts=study_dir)
+        callbacks = [callback] + _tensorboard(spec, study_dir, log)
         while not scheduler.done():  # one Tuner per segment of at most segment_trials trials
             before, size = sum(scheduler.suggested.values()), min(scheduler.upper_bound(), segment_trials)
             if size <= 0:
                 break
-            runner.fit(spec, study_dir, searcher, [callback], size, trainable, reuse_actors)
+            runner.fit(spec, study_dir, searcher, callbacks, size, trainable, reuse_actors)
             if sum(scheduler.suggested.values()) == before:
                 break  # nothing could be handed out: never loop on an empty segment
         outcomes = _outcomes(store.table(log=log, columns=["is_final", "status"]).to_pylist())

@@ -22,7 +22,7 @@ from typing import Any
 
 import optuna
 
-from study.engine.bo import METRIC, RoundsScheduler
+from study.engine.bo import METRIC, STOPPED, RoundsScheduler
 from study.engine.request import FINISHED, PHASES, TrialRequest
 from study.engine.spec import StudySpec
 from study.gan.config import TrialConfig
@@ -148,6 +148,8 @@ class PhasedScheduler:
         if req is None or req.phase == "seeds":
             return
         result = result or {}
+        if not error and result and not result.get("is_final", True):
+            result = {**result, "status": STOPPED}  # ended before its final evaluation: stopped early
         self.results.append({**req.columns(self.spec.name), "is_final": True, "fid": result.get(METRIC),
                              "status": "failed" if error else result.get("status")})
         if req.phase == "bo":

@@ -44,12 +44,14 @@ METRICS = _group("metric", [
     pa.field("inception_score_std", pa.float64()),
     pa.field("kid", pa.float64()),
     pa.field("kid_std", pa.float64()),
+    pa.field("pr_precision", pa.float64()),  # improved precision (Kynkaanniemi et al. 2019, k = 3)
+    pa.field("pr_recall", pa.float64()),  # ... and recall, on the FID features
     pa.field("pixel_hist_distance", pa.float64()),
     pa.field("recon_error", pa.float64()),
     pa.field("is_final", pa.bool_()),
 ])
 OUTCOME = _group("outcome", [
-    pa.field("status", pa.string()),  # ok | diverged | failed
+    pa.field("status", pa.string()),  # ok | diverged | failed | stopped (by early stopping, at ``step``)
     pa.field("error", pa.string()),
     pa.field("wall_time_s", pa.float64()),  # compute time of the trial so far, across retries
     pa.field("restored_from_step", pa.int64()),  # the checkpoint step a retried trial continued from (0: fresh)
@@ -71,7 +73,7 @@ DRIVER = _group("provenance", [
 SCHEMA = pa.schema(IDENTITY + CONFIG + METRICS + OUTCOME + WORKER + DRIVER)
 assert len(set(SCHEMA.names)) == len(SCHEMA.names), "results schema: duplicate column names"
 
-STATUSES = ("ok", "diverged", "failed")
+STATUSES = ("ok", "diverged", "failed", "stopped")
 IDENTITY_COLUMNS = tuple(f.name for f in IDENTITY)
 CONFIG_COLUMNS = tuple(f.name for f in CONFIG)
 # What a trial's report carries into its row (the rest comes from its request and the driver).

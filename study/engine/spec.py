@@ -15,6 +15,9 @@ A study file::
     max_failures: 1
 
     seeds: {count: 50, from: [grid, bo]}   # then: each model's best setting with 50 more seeds
+    keep_generators: 1                     # per model, keep the generators of the k best trials
+    early_stopping: {scheduler: asha, grace_steps: 500, reduction_factor: 3}   # opt-in; or median
+    tensorboard: true                      # opt-in: <study>/tensorboard, one run per trial
 
 ``grid`` or ``bo`` may be left out (or set to null) to skip that phase. A key given twice in
 the file is an error (YAML would silently keep the last), and ``1e-4`` is a number (YAML 1.2),
@@ -64,6 +67,24 @@ class SeedsSpec:
     phases: tuple[str, ...] = ("grid", "bo")
 
 
+STOPPERS = ("asha", "median")
+
+
+@dataclass(frozen=True)
+class EarlyStoppingSpec:
+    """Opt-in early stopping over FID by a Ray Tune scheduler (off by default: the paper trains
+    every trial to the end). ``asha``: asynchronous successive halving (Li et al. 2020) with rungs
+    at ``grace_steps`` x ``reduction_factor``^i training steps; ``median``: the median stopping
+    rule (Golovin et al. 2017) after ``grace_steps``, once ``min_samples`` trials reported there.
+    Only trials of ``phases`` are stopped (the seeds phase always trains to the end)."""
+
+    scheduler: str = "asha"
+    grace_steps: int = 0  # 0: the study's first evaluation (the smallest eval_every)
+    reduction_factor: int = 3
+    min_samples: int = 3
+    phases: tuple[str, ...] = ("grid", "bo")
+
+
 @dataclass(frozen=True)
 class Resources:
     cpu: float = 1.0
@@ -91,6 +112,9 @@ class StudySpec:
     resources: Resources = field(default_factory=Resources)
     max_failures: int = 1
     seeds: SeedsSpec | None = None
+    keep_generators: int = 1  # per model, the generators of this many best trials (by FID) are kept
+    early_stopping: EarlyStoppingSpec | None = None
+    tensorboard: bool = False  # one TensorBoard run per trial in <study>/tensorboard (study/engine/tune/tensorboard.py)
 
     def models(self) -> list[Model]:
         names = [k for k, _ in self.factors]
@@ -202,8 +226,8 @@ def _int_list(where: str, value: Any, low: int, high: int = 2**31 - 1) -> tuple[
 
 
 def parse_spec(data: Any) -> StudySpec:
-    top = _mapping("study", data, ("name", "factors", "trial", "grid", "bo", "seeds", "resources", "max_failures"),
-                   required=("name",))
+    top = _mapping("study", data, ("name", "factors", "trial", "grid", "bo", "seeds", "resources", "max_failures",
+                                   "keep_generators", "early_stopping", "tensorboard"), required=("name",))
     name = top["name"]
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ConfigError(f"name: invalid value {name!r}; allowed: 1-64 letters, digits, '_', '-', '.'")
@@ -219,6 +243,9 @@ def parse_spec(data: Any) -> StudySpec:
     for k, values in factors_raw.items():
         if k in SEARCHED or k == "seed":
             raise ConfigError(f"factors.{k}: searched by the grid and BO phases, it cannot be a factor")
+        if k == "sample_seed":
+            raise ConfigError("factors.sample_seed: one per study, so that every trial's grid comes from the same "
+                              "latents; set it in 'trial'")
         if k in trial:
             raise ConfigError(f"factors.{k}: also fixed in 'trial'; set it in one place")
         if not isinstance(values, list) or not values:
@@ -240,7 +267,13 @@ def parse_spec(data: Any) -> StudySpec:
     max_failures = _int("max_failures", top.get("max_failures", 1), 0)
 
     seeds = _parse_seeds(top["seeds"]) if top.get("seeds") is not None else None
-    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures, seeds)
+    keep = _int("keep_generators", top.get("keep_generators", 1), 0)
+    stopping = _parse_early_stopping(top["early_stopping"]) if top.get("early_stopping") is not None else None
+    tensorboard = top.get("tensorboard", False)
+    if not isinstance(tensorboard, bool):
+        raise ConfigError(f"tensorboard: invalid value {tensorboard!r}; allowed: true, false")
+    spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures, seeds, keep, stopping,
+                     tensorboard)
     # Validate every trial the study can produce, before anything runs.
     for model in spec.models():
         try:
@@ -281,6 +314,19 @@ def _parse_grid(raw: Any) -> GridSpec:
         raise ConfigError("grid: the selection is empty; no grid setting matches 'select' and 'where'")
     seeds = _int_list("grid.seeds", g.get("seeds", [0]), 0, MAX_SEED)
     return GridSpec(preset, tuple(settings), seeds)
+
+
+def _parse_early_stopping(raw: Any) -> EarlyStoppingSpec:
+    e = _mapping("early_stopping", raw, ("scheduler", "grace_steps", "reduction_factor", "min_samples", "phases"))
+    scheduler = e.get("scheduler", "asha")
+    if scheduler not in STOPPERS:
+        raise ConfigError(f"early_stopping.scheduler: invalid value {scheduler!r}; allowed: {', '.join(STOPPERS)}")
+    phases = e.get("phases", ["grid", "bo"])
+    if not isinstance(phases, list) or not phases or any(p not in ("grid", "bo") for p in phases):
+        raise ConfigError(f"early_stopping.phases: invalid value {phases!r}; allowed: a non-empty list of grid, bo")
+    return EarlyStoppingSpec(scheduler, _int("early_stopping.grace_steps", e.get("grace_steps", 0), 0),
+                             _int("early_stopping.reduction_factor", e.get("reduction_factor", 3), 2),
+                             _int("early_stopping.min_samples", e.get("min_samples", 3), 1), tuple(phases))
 
 
 def _parse_seeds(raw: Any) -> SeedsSpec:

@@ -1,5 +1,5 @@
 """``gan-study status STUDY_DIR``: per phase and model, how many trials are done, running,
-pending, diverged and failed, and the best FID so far; read from the study directory only."""
+pending, diverged, failed and stopped (early stopping), and the best FID so far; read from the study directory only."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ import pandas as pd
 from study.engine.spec import StudySpec, read_spec_file
 from study.engine.store import ResultsStore
 
-COLUMNS = ["expected", "ok", "diverged", "failed", "running", "pending", "best_fid"]
+COLUMNS = ["expected", "ok", "diverged", "failed", "stopped", "running", "pending", "best_fid"]
 STATUS_COLUMNS = ["phase", "model", "bo_round", "trial_key", "is_final", "status", "fid", "step"]
 
 
@@ -44,7 +44,7 @@ def status_table(spec: StudySpec, rows: pd.DataFrame) -> pd.DataFrame:
     for (phase, model), expected in expected_counts(spec, rows).items():
         sel = last[(last["phase"] == phase) & (last["model"] == model)]
         final = sel[sel["is_final"]]
-        counts = {s: int((final["status"] == s).sum()) for s in ("ok", "diverged", "failed")}
+        counts = {s: int((final["status"] == s).sum()) for s in ("ok", "diverged", "failed", "stopped")}
         running = int((~sel["is_final"]).sum())
         fids = rows[(rows["phase"] == phase) & (rows["model"] == model)]["fid"].dropna()
         table.append({"phase": phase, "model": model, "expected": expected, **counts, "running": running,
@@ -64,3 +64,17 @@ def is_finished(spec: StudySpec, rows: pd.DataFrame) -> bool:
     """Nothing left to run: every expected trial has a final row."""
     table = status_table(spec, rows)
     return bool((table["pending"] + table["running"]).sum() == 0)
+
+
+def progress_bar(done: int, total: int, width: int = 40) -> str:
+    """``[#########---------] 12/36 trials finished (33%)``; an empty study is complete."""
+    fraction = done / total if total else 1.0
+    filled = min(width, int(fraction * width))
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{total} trials finished ({fraction:.0%})"
+
+
+def finished_count(table: pd.DataFrame) -> tuple[int, int]:
+    """(trials finished, trials expected) over a status table."""
+    done = int(table[["ok", "diverged", "failed", "stopped"]].to_numpy().sum())
+    return done, int(table["expected"].sum())
+

@@ -76,11 +76,15 @@ class TrialConfig:
     eval_samples: int = 0  # 0: as many generated samples as real images
     eval_real_samples: int = 0  # real images FID compares with (0: the dataset's protocol, e.g. CIFAR-10 10k)
     feature_extractor: str = "digits"
-    metrics: str = "fid"  # "+"-separated: fid, is, kid, hist, recon (fid always)
+    metrics: str = "fid"  # "+"-separated: fid, is, kid, pr, hist, recon (fid always)
     fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear
     fid_stats: str = ""  # an .npz of real (mu, sigma) (TTUR / pytorch-fid format) to compare with instead
     recon_samples: int = 64  # test images for the reconstruction error
     recon_steps: int = 50  # RMSProp steps on each latent
+    # what is kept of a trial (where its caller gives it a place for files)
+    sample_grid: int = 64  # images in the sample grid of an evaluation (0: no grids)
+    sample_seed: int = 0  # seed of the grid's latents: one per study, never the trial's seed
+    sample_every: bool = False  # a grid for every evaluation, not only the best and the final one
     # execution
     paper_fid: float = 0.0  # a published FID to compare with (presets of best models); changes nothing run
     seed: int = 0
@@ -157,6 +161,8 @@ class TrialConfig:
             check(name, getattr(self, name) >= 1, "an integer >= 1")
         check("eval_samples", self.eval_samples >= 0, ">= 0 (0: as many as the real images)")
         check("eval_real_samples", self.eval_real_samples >= 0, ">= 0 (0: the dataset's protocol)")
+        check("sample_grid", 0 <= self.sample_grid <= 1024, "an integer from 0 (no grids) to 1024")
+        check("sample_seed", 0 <= self.sample_seed <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
         data = self._validated_data(where, check)
         if data is not self:
             return data.validated(where)
@@ -228,7 +234,7 @@ NEW_FIELD_DEFAULTS: dict[str, Any] = {
     "instance_noise": 0.0, "instance_noise_steps": 0, "g_ema": 0.0, "precision": "fp32",
     "channels_last": False, "deterministic": False, "metrics": "fid", "fid_resize": "tf_bilinear",
     "recon_samples": 64, "recon_steps": 50, "crop": "", "train_split": "", "eval_real_samples": 0,
-    "fid_stats": "",
+    "fid_stats": "", "sample_grid": 64, "sample_seed": 0, "sample_every": False,
     # DCGAN's only choices: its trials keep their keys; the architectures whose layers changed
     # with these fields (sndcgan, the ResNets) get new keys, as they should.
     "init": "dcgan", "upsample": "transposed",

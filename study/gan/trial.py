@@ -18,17 +18,20 @@ from typing import Any, Callable
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from study.gan.artifacts import BEST_GENERATOR, GENERATORS, SAMPLES, Artifacts
 from study.gan.config import TrialConfig
 from study.gan.data import DataOptions, load_dataset
 from study.gan.data.loader import batches
 from study.gan.data.registry import to_range
 from study.gan.device import device_name, pick_device
+from study.gan.export import generator_payload, payload_bytes
 from study.gan.losses import LOSSES
 from study.gan.metrics.evaluator import Evaluator
 from study.gan.metrics.inception_weights import cache_dir
 from study.gan.models import HEADS, build_models
 from study.gan.normalizers import NORMALIZERS
 from study.gan.penalties import PENALTIES, PenaltyInputs
+from study.gan.samples import grid_latents, grid_png
 
 Report = Callable[..., None]  # report(row) or report(row, state)
 FINITE_CHECK_EVERY = 25  # G iterations between host syncs for the divergence check (exact step kept)
@@ -85,19 +88,23 @@ def _deterministic(enabled: bool):
 
 
 def run_trial(cfg: TrialConfig, report: Report, state: dict[str, Any] | None = None,
-              checkpoints: bool = False) -> dict[str, Any]:
+              checkpoints: bool = False, artifacts: Artifacts | None = None) -> dict[str, Any]:
     """Train one GAN as ``cfg`` says; call ``report`` at each evaluation; return the last row.
 
     ``checkpoints``: pass the training state as ``report``'s second argument at each
-    non-final evaluation. ``state``: such a state to continue from.
+    non-final evaluation. ``state``: such a state to continue from. ``artifacts``: where to
+    keep files (study/gan/artifacts.py): at an evaluation with a new best FID, the evaluated
+    generator (G, or its EMA) as ``generators/best.pt`` (study/gan/export.py) and its sample
+    grid as ``samples/best.png``; at the final one ``samples/final.png`` (every evaluation's
+    grid too with ``sample_every``). They are written before the evaluation is reported.
     """
     cfg = cfg.validated()  # a config built directly still resolves its "auto" choices
     with _deterministic(cfg.deterministic), contextlib.ExitStack() as stack:
-        return _run(cfg, report, state, checkpoints, stack)
+        return _run(cfg, report, state, checkpoints, stack, artifacts)
 
 
 def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpoints: bool,
-         stack: contextlib.ExitStack) -> dict[str, Any]:
+         stack: contextlib.ExitStack, artifacts: Artifacts | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     device = pick_device(cfg.device)
     if device.type == "cpu":
@@ -166,6 +173,24 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
         else:
             report(last)
 
+    grid_z = (grid_latents(cfg.sample_grid, cfg.z_dim, cfg.z_dist, cfg.sample_seed)
+              if artifacts is not None and cfg.sample_grid else None)
+
+    def keep(evaluated: torch.nn.Module, fid: float, final: bool) -> None:
+        """Files of this evaluation (before its report: a reported best has its files)."""
+        if artifacts is None:
+            return
+        png = grid_png(evaluated, grid_z, head.low, head.high) if grid_z is not None else None
+        if fid < best_fid:
+            artifacts.write(GENERATORS, BEST_GENERATOR,
+                            payload_bytes(generator_payload(cfg, evaluated, step=step, fid=fid)))
+            if png is not None:
+                artifacts.write(SAMPLES, "best.png", png)
+        if png is not None and final:
+            artifacts.write(SAMPLES, "final.png", png)
+        if png is not None and cfg.sample_every:
+            artifacts.write(SAMPLES, f"step-{step:09d}.png", png)
+
     def first_bad() -> int | None:
         if not pending:
             return None
@@ -214,9 +239,11 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
                 emit("diverged", float("nan"), f"non-finite loss at step {bad}", final=True)
                 return last
         if crossed_eval or step >= cfg.steps:
-            result = evaluator(g_eval.module if g_eval is not None else g, eval_z, head.low, head.high, cfg.z_dim)
+            evaluated = g_eval.module if g_eval is not None else g
+            result = evaluator(evaluated, eval_z, head.low, head.high, cfg.z_dim)
             if not math.isfinite(result.fid):
                 emit("diverged", result.fid, f"non-finite generator output at step {step}", final=True)
                 return last
+            keep(evaluated, result.fid, final=step >= cfg.steps)
             emit("ok", result.fid, final=step >= cfg.steps, extra=result.extra)
     return last

@@ -77,6 +77,31 @@ def test_seed_spread_and_outcomes(tmp_path):
     assert out["trials"].tolist() == [20] * 4 and out["diverged"].tolist() == pytest.approx([1 / 20] * 4)
 
 
+def test_budget_panels_one_small_panel_per_model_and_outcome_counts(tmp_path):
+    df = analysis.load(str(synthetic_study(tmp_path)))
+    fig = analysis.budget_panels(analysis.budget_curves(df))
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert sorted(ax.get_title() for ax in visible) == sorted(df["model"].astype(str).unique())
+    assert [ln.get_linestyle() for ln in visible[0].get_lines()] == ["--", "-"]  # bo dashed, grid solid (sorted: bo first)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["bo", "grid"]
+    plt.close(fig)
+    sixty = pd.concat([analysis.budget_curves(df).assign(model=lambda d, i=i: d["model"].astype(str) + f"#{i}")
+                       for i in range(15)])
+    fig = analysis.budget_panels(sixty)
+    assert sum(ax.get_visible() for ax in fig.axes) == 60 and fig.axes[0].get_subplotspec().get_gridspec().ncols == 6
+    plt.close(fig)
+    counts = analysis.outcome_counts(df, "model")
+    assert counts.to_dict("list") == {"trials": [20] * 4, "ok": [19] * 4, "diverged": [1] * 4, "failed": [0] * 4}
+
+
+def test_latex_table_escapes_and_aligns():
+    from analysis.report import latex_table
+
+    tex = latex_table(pd.DataFrame({"d_norm": ["s_n", "50%"], "fid": [1.23456, 20.0]}).set_index("d_norm"))
+    assert tex.splitlines() == ["\\begin{tabular}{lr}", "\\toprule", "d\\_norm & fid \\\\", "\\midrule",
+                                "s\\_n & 1.235 \\\\", "50\\% & 20 \\\\", "\\bottomrule", "\\end{tabular}"]
+
+
 def test_markdown_table():
     md = markdown_table(pd.DataFrame({"a": ["x", "y"], "fid": [1.23456, 20.0]}))
     assert md.splitlines() == ["| a | fid |", "| --- | --- |", "| x | 1.235 |", "| y | 20 |"]
@@ -94,6 +119,10 @@ def test_report_files_and_page_in_a_headless_browser(tmp_path):
     assert {p.name for p in report.figures} == {"top_fid.png", "budget.png", "sensitivity.png"}
     for p in report.figures:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+        assert p.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    tex = report.latex.read_text()
+    assert tex.count("\\begin{tabular}") == text.count("<table") and "d\\_norm" in tex and "\\toprule" in tex
+    assert "Outcomes per model (trials)" in text
     md = report.markdown.read_text()
     assert md.startswith("# Study syn: summary") and "| loss | count | min | median | mean | max |" in md
     browser = _chromium()

@@ -86,8 +86,14 @@ def test_gpu_smoke_study():
     assert spec.config(spec.models()[0]).feature_extractor == "inception"
 
 
+def test_normalizer_check_study_parses():
+    spec, grid, bo = counts(ROOT / "normalizer_check_digits.yaml")
+    # 4 D normalizers x {none, GP}; 4 grid rows (2 distinct without a penalty) x 3 seeds
+    assert len(spec.models()) == 8 and grid == (4 * 2 + 4 * 4) * 3 and bo == 0
+
+
 def test_every_preset_file_is_covered():
     covered = {"demo.yaml", "kurach2019_best.yaml", "gpu_smoke_cifar10.yaml", "sngan_adam_cifar10.yaml",
-               "sngan_adam_stl10.yaml"} | {f"kurach2019_{s}_{d}.yaml" for s in ("loss", "penalty_norm", "architecture")
+               "sngan_adam_stl10.yaml", "normalizer_check_digits.yaml"} | {f"kurach2019_{s}_{d}.yaml" for s in ("loss", "penalty_norm", "architecture")
                                            for d in ("cifar10", "celeba_hq", "lsun_bedroom")}
     assert {p.name for p in ROOT.glob("*.yaml")} == covered

@@ -18,6 +18,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from study.engine.keep import GeneratorKeeper
 from study.engine.schema import REPORTED_COLUMNS
 from study.engine.store import ResultsStore
 from study.engine.tune.searcher import request_of
@@ -28,8 +29,11 @@ class StoreCallback(Callback):
 
     def __init__(self, store: ResultsStore, study: str, provenance: dict[str, Any],
                  partial: dict[str, list[dict[str, Any]]] | None = None, log=print, total: int = 0,
-                 flush_every_s: float = 5.0, compact_every: int = 256) -> None:
+                 flush_every_s: float = 5.0, compact_every: int = 256, keeper: GeneratorKeeper | None = None,
+                 stopper: str = "early-stopping") -> None:
         self.store, self.study, self.prov, self.log, self.total = store, study, provenance, log, total
+        self.keeper = keeper  # keeps each model's top-k generators as trials finish
+        self.stopper = stopper  # the early-stopping scheduler's name, for a stopped trial's row
         self.flush_every_s, self.compact_every = flush_every_s, compact_every
         self.finished: list[dict[str, Any]] = []  # rows of finished trials not yet compacted
         self.finished_trials = 0  # ... and how many trials they are
@@ -68,10 +72,19 @@ class StoreCallback(Callback):
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         req = request_of(trial.config)
         self.done += 1
+        rows = self.rows.get(req.trial_key)
+        if rows and not rows[-1].get("is_final"):
+            # It ended before its final evaluation without an error: the early-stopping
+            # scheduler stopped it. Its last evaluation becomes its final row, status "stopped".
+            rows[-1] = {**rows[-1], "is_final": True, "status": "stopped",
+                        "error": f"stopped early at step {rows[-1]['step']} by the {self.stopper} scheduler"}
+            self.dirty.add(req.trial_key)
         if req.trial_key in self.dirty:
             self._flush(req.trial_key, force=True)
         last = self._finish(req.trial_key)[-1]
         _drop_checkpoint(trial, self.log)
+        if self.keeper is not None and last:
+            self.keeper.offer(last)
         cfg = req.config
         self.log(f"  [{req.phase} {self.done}/{self.total}] {req.model} lr={cfg.lr:.3g} b1={cfg.beta1:.3g} "
                  f"b2={cfg.beta2:.3g} n_dis={cfg.n_dis}: {last.get('status', '?')} "
@@ -89,6 +102,8 @@ class StoreCallback(Callback):
         self.rows[req.trial_key] = prior + [row]
         self._flush(req.trial_key, force=True)
         self._finish(req.trial_key)
+        if self.keeper is not None:
+            self.keeper.offer(row)
         self.log(f"  [{req.phase} {self.done}/{self.total}] {req.model}: failed: "
                  f"{err.strip().splitlines()[-1] if err.strip() else 'unknown error'}")
 

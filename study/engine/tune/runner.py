@@ -41,33 +41,48 @@ def check_resources(spec: StudySpec) -> None:
                           f"{spec.resources.gpu:g}}} but no node of this cluster has that much; nodes: {have}")
 
 
-def fifo_scheduler():
-    """Tune's FIFO order without its scan of every trial at every controller step.
+def pending_first(fallback, tune_controller):
+    """Tune's FIFO choice of the next trial without its scan of every trial at every step.
 
     ``FIFOScheduler.choose_trial_to_run`` walks all of an experiment's trials, finished ones
     included, on each step: past a few thousand trials that scan dominated the driver (a fifth
-    of its time at 2,500 no-op trials, growing with every trial). This one walks the
-    controller's list of trials that became PENDING (in that order) and its paused set; where a
-    Ray version lacks them it falls back to Tune's own scan."""
+    of its time at 2,500 no-op trials, growing with every trial). This walks the controller's
+    list of trials that became PENDING (in that order) and its paused set; where a Ray version
+    lacks them it falls back to Tune's own scan (``fallback(tune_controller)``)."""
     from ray.tune.experiment import Trial
+
+    controller = getattr(tune_controller, "_tune_controller", tune_controller)
+    pending = getattr(controller, "_pending_trials_list", None)
+    paused = getattr(controller, "_paused_trials", None)
+    if pending is None or paused is None:
+        return fallback(tune_controller)
+    for trial in pending:
+        if trial.status == Trial.PENDING:
+            return trial
+    for trial in paused:
+        if trial.status == Trial.PAUSED:
+            return trial
+    return None
+
+
+def fifo_scheduler():
+    """Tune's FIFO order, choosing the next trial with ``pending_first``."""
     from ray.tune.schedulers import FIFOScheduler
 
     class PendingFirst(FIFOScheduler):
         def choose_trial_to_run(self, tune_controller):
-            controller = getattr(tune_controller, "_tune_controller", tune_controller)
-            pending = getattr(controller, "_pending_trials_list", None)
-            paused = getattr(controller, "_paused_trials", None)
-            if pending is None or paused is None:
-                return super().choose_trial_to_run(tune_controller)
-            for trial in pending:
-                if trial.status == Trial.PENDING:
-                    return trial
-            for trial in paused:
-                if trial.status == Trial.PAUSED:
-                    return trial
-            return None
+            return pending_first(super().choose_trial_to_run, tune_controller)
 
     return PendingFirst()
+
+
+def trial_scheduler(spec: StudySpec):
+    """FIFO, or with ``early_stopping`` in the study its ASHA / median stopping scheduler."""
+    if spec.early_stopping is None:
+        return fifo_scheduler()
+    from study.engine.tune.stopping import stopping_scheduler
+
+    return stopping_scheduler(spec, choose=pending_first)
 
 
 def trial_name(trial) -> str:
@@ -88,7 +103,7 @@ def fit(spec: StudySpec, study_dir: str, searcher, callbacks: list, total: int,
     fn = tune.with_resources(trainable or tune_trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
     # reuse_actors: a trial slot keeps its process (and its imported torch, cached data and
     # extractor) for the next trial instead of paying a new process per trial.
-    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=fifo_scheduler(), num_samples=total,
+    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=trial_scheduler(spec), num_samples=total,
                                   trial_name_creator=trial_name,
                                   trial_dirname_creator=trial_name, reuse_actors=reuse_actors)
     # Tune's own JSON log per trial (result.json) keeps its ResultGrid working with the

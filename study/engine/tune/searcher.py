@@ -18,6 +18,7 @@ from study.engine.phases import PhasedScheduler
 from study.engine.request import FINISHED, TrialRequest
 
 REQUEST = "request"  # the key of the TrialRequest in Tune's trial config
+ARTIFACTS = "artifacts"  # ... and of the URI under which a trial keeps its files (the study directory)
 
 
 def request_of(config: dict[str, Any]) -> TrialRequest:
@@ -25,9 +26,9 @@ def request_of(config: dict[str, Any]) -> TrialRequest:
 
 
 class StudySearcher(Searcher):
-    def __init__(self, scheduler: PhasedScheduler) -> None:
+    def __init__(self, scheduler: PhasedScheduler, artifacts: str | None = None) -> None:
         super().__init__(metric=METRIC, mode="min")
-        self.scheduler = scheduler
+        self.scheduler, self.artifacts = scheduler, artifacts
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the space comes from the study spec, not from Tune's param_space
@@ -36,7 +37,9 @@ class StudySearcher(Searcher):
         got = self.scheduler.suggest(trial_id)
         if got == FINISHED:
             return Searcher.FINISHED
-        return None if got is None else {REQUEST: got}
+        if got is None:
+            return None
+        return {REQUEST: got} if self.artifacts is None else {REQUEST: got, ARTIFACTS: self.artifacts}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         self.scheduler.on_trial_complete(trial_id, result, error)

@@ -11,7 +11,7 @@ import os
 import tempfile
 from typing import Any
 
-from study.engine.tune.searcher import request_of
+from study.engine.tune.searcher import ARTIFACTS, request_of
 from study.gan.metrics.inception_weights import sha256_of
 
 CHECKPOINT_FILE = "trial_state.pt"
@@ -43,8 +43,12 @@ def tune_trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
     from study.gan import trial
+    from study.gan.artifacts import ArtifactDir
 
-    cfg = request_of(config).config
+    req = request_of(config)
+    cfg = req.config
+    # Sample grids and the best generator go straight to the study directory (which every node reaches).
+    artifacts = ArtifactDir(config[ARTIFACTS], req.trial_key) if config.get(ARTIFACTS) else None
     _cap_gpu_memory(tune.get_context())
     node_id = ray.get_runtime_context().get_node_id()
     state = None
@@ -62,7 +66,7 @@ def tune_trainable(config: dict[str, Any]) -> None:
             save_state(trial_state, tmp)
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-    trial.run_trial(cfg, report=report, state=state, checkpoints=True)
+    trial.run_trial(cfg, report=report, state=state, checkpoints=True, artifacts=artifacts)
 
 
 def _cap_gpu_memory(context) -> None:

@@ -1,6 +1,7 @@
 """Evaluation of a generator against a real split, on fixed evaluation latents.
 
 Metrics (``TrialConfig.metrics``, "+"-separated): ``fid`` (always computed), ``is``, ``kid``,
+``pr`` (improved precision and recall, k = 3, columns ``pr_precision`` and ``pr_recall``),
 ``hist`` (pixel-histogram distance) and ``recon`` (reconstruction error). Real-data features
 and statistics are computed once per (dataset, split, resolution, channels, extractor, resize,
 sample count), cached in this process and on disk (``<cache>/real_stats/<key>.npz``, written
@@ -22,11 +23,12 @@ from study.gan.data.registry import Dataset, as_unit
 from study.gan.metrics.extractors import EXTRACTORS, Extractor, extract, extract_logits
 from study.gan.metrics.frechet import feature_statistics, frechet_distance
 from study.gan.metrics.reconstruction import reconstruction_error
+from study.gan.metrics.precision_recall import knn_radii, precision_recall
 from study.gan.metrics.preprocess import INPUT_SCALES
 from study.gan.metrics.scores import inception_score, kernel_inception_distance, pixel_histogram_distance
 
 EVAL_LATENT_SEED = 2019  # the same latents for every trial, so FIDs are comparable
-METRICS = ("fid", "is", "kid", "hist", "recon")
+METRICS = ("fid", "is", "kid", "pr", "hist", "recon")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class EvalResult:
 
 
 _REAL_STATS: dict[str, RealStats] = {}
+_REAL_RADII: dict[str, torch.Tensor] = {}
 
 
 def stats_key(**parts: object) -> str:
@@ -132,6 +135,14 @@ class Evaluator:
         from study.gan.metrics.stats_file import stats_sha256
 
         self.stats_sha256 = stats_sha256(self.stats.mu, self.stats.sigma)
+        self.stats_key = key
+
+    def real_radii(self) -> torch.Tensor:
+        """k-NN radii of the real features (``pr``): once per process and real set, like the statistics."""
+        key = f"{self.stats_key}:{self.device}"
+        if key not in _REAL_RADII:
+            _REAL_RADII[key] = knn_radii(self.stats.features, device=self.device)
+        return _REAL_RADII[key]
 
     def latents(self, z_dim: int, z_dist: str) -> torch.Tensor:
         gen = torch.Generator().manual_seed(EVAL_LATENT_SEED)
@@ -168,6 +179,12 @@ class Evaluator:
         if "kid" in self.metrics:
             extra["kid"], extra["kid_std"] = (kernel_inception_distance(feats, self.stats.features)
                                               if len(self.stats.features) else (nan, nan))
+        if "pr" in self.metrics:
+            if len(self.stats.features):  # an imported statistics file has no features: no P&R
+                pr = precision_recall(self.stats.features, feats, device=self.device, real_radii=self.real_radii())
+                extra["pr_precision"], extra["pr_recall"] = pr.precision, pr.recall
+            else:
+                extra["pr_precision"] = extra["pr_recall"] = nan
         if "hist" in self.metrics:
             extra["pixel_hist_distance"] = pixel_histogram_distance(images.cpu().numpy(), as_unit(self.real).numpy())
         if "recon" in self.metrics:

@@ -146,3 +146,26 @@ def test_a_study_needs_a_phase_and_valid_yaml(tmp_path):
         load_spec(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match=r"study: expected a mapping"):
         parse_spec(["a", "list"])
+
+
+def test_view_settings_are_validated_and_default_off():
+    from study.engine.spec import EarlyStoppingSpec
+
+    base = {"name": "v", "grid": {"select": [1]}}
+    spec = parse_spec(base)
+    assert spec.keep_generators == 1 and spec.early_stopping is None and spec.tensorboard is False
+    spec = parse_spec({**base, "keep_generators": 3, "tensorboard": True,
+                       "early_stopping": {"scheduler": "median", "grace_steps": 200}})
+    assert spec.keep_generators == 3 and spec.tensorboard is True
+    assert spec.early_stopping == EarlyStoppingSpec("median", 200, 3, 3, ("grid", "bo"))
+    for bad, message in (({"keep_generators": -1}, "keep_generators: invalid value -1; allowed: an integer >= 0"),
+                         ({"tensorboard": "yes"}, "tensorboard: invalid value 'yes'; allowed: true, false"),
+                         ({"early_stopping": {"scheduler": "pbt"}},
+                          "early_stopping.scheduler: invalid value 'pbt'; allowed: asha, median"),
+                         ({"early_stopping": {"phases": ["seeds"]}}, "early_stopping.phases: invalid value"),
+                         ({"early_stopping": {"reduction_factor": 1}},
+                          "early_stopping.reduction_factor: invalid value 1; allowed: an integer >= 2"),
+                         ({"factors": {"sample_seed": [0, 1]}}, "factors.sample_seed: one per study"),
+                         ({"trial": {"sample_grid": 5000}}, "trial.sample_grid: invalid value 5000")):
+        with pytest.raises(ConfigError, match=message):
+            parse_spec({**base, **bad})

@@ -34,7 +34,12 @@ def test_status_counts_done_running_pending_and_best(tmp_path, capsys):
     assert table.loc[("grid", "loss=wgan"), "pending"] == 2
     assert table.loc[("seeds", "loss=ns"), "expected"] == 4
     assert main(["status", str(tmp_path)]) == 0
-    assert "expected=24 ok=1 diverged=1 failed=0 running=1 pending=21" in capsys.readouterr().out
+    assert "expected=24 ok=1 diverged=1 failed=0 stopped=0 running=1 pending=21" in capsys.readouterr().out
+    # --watch: the table again with a progress bar, every SECONDS, until nothing is pending (here: 2 refreshes)
+    assert main(["status", str(tmp_path), "--watch", "0.01", "--refreshes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("expected=24 ok=1") == 2
+    assert out.count("[" + "#" * 3 + "-" * 37 + "] 2/24 trials finished (8%)") == 2  # ok and diverged are finished
 
 
 def test_status_of_a_directory_that_is_not_a_study(tmp_path, capsys):
@@ -66,3 +71,21 @@ def test_status_reads_past_a_damaged_file_and_names_it(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "x.parquet: unreadable Parquet" in out and "left out" in out
+
+
+def test_progress_bar_and_a_finished_study_ends_the_watch(tmp_path, capsys):
+    from study.engine.status import progress_bar
+
+    assert progress_bar(12, 36, width=12) == "[####--------] 12/36 trials finished (33%)"
+    assert progress_bar(0, 0, width=4) == "[####] 0/0 trials finished (100%)"
+    study = {"name": "one", "trial": {"steps": 10, "eval_every": 5}, "grid": {"select": [1]}}
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    spec = parse_spec(study)
+    (model, _, cfg), = spec.grid_trials()
+    ResultsStore(str(tmp_path)).write_trial("k", [{"study": "one", "phase": "grid", "model": model.name,
+                                                   "trial_key": "k", **cfg.to_dict(), "step": 10, "fid": 3.0,
+                                                   "is_final": True, "status": "stopped"}])
+    assert main(["status", str(tmp_path), "--watch", "60"]) == 0  # returns at once: nothing left to wait for
+    out = capsys.readouterr().out
+    assert "stopped=1" in out and "1/1 trials finished (100%)" in out
+
