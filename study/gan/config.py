@@ -189,8 +189,10 @@ class TrialConfig:
     def arch_option_set(self) -> frozenset[str]:
         from study.gan.models import ARCHITECTURES
 
-        if self.arch_options.strip() == "all":
-            return frozenset(ARCHITECTURES.get(self.architecture).options)
+        from study.gan.models.layers import ARCH_OPTIONS
+
+        if self.arch_options.strip() == "all":  # Kurach et al.'s ablation switches, not the tips' ones
+            return frozenset(o for o in ARCHITECTURES.get(self.architecture).options if o in ARCH_OPTIONS)
         return frozenset(o.strip() for o in self.arch_options.split("+") if o.strip())
 
     def metric_set(self) -> tuple[str, ...]:
