@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 # Columns that name a choice (study factors): pandas categoricals, cheap to group by.
 CATEGORICAL = ("study", "phase", "model", "dataset", "architecture", "arch_options", "loss", "penalty", "d_norm",
                "g_norm", "g_head", "z_dist", "step_unit", "n_dis_schedule", "feature_extractor", "fid_split",
-               "status", "precision")
+               "status", "precision", "d_minibatch")
 CONFIG_ATTR = "config_columns"
 PART_PREFIX = "part-"  # a file of many finished trials (the store's compaction)
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
