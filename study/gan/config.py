@@ -130,7 +130,8 @@ class TrialConfig:
             value = getattr(self, name)
             if registry.retired(value):
                 raise ConfigError(f"{where}.{name}: {registry.retired(value)}")
-            check(name, value in registry, ", ".join(registry.names()) + ", or auto" * (name == "g_head"))
+            names = [n for n in registry.names() if not (name == "d_norm" and NORMALIZERS.get(n).generator_only)]
+            check(name, value in names, ", ".join(names) + ", or auto" * (name == "g_head"))
         check("init", self.init in arch.inits, f"{', '.join(arch.inits)} for {self.architecture}, or auto")
         check("upsample", self.upsample in arch.upsamples,
               f"{', '.join(arch.upsamples)} for {self.architecture}, or auto")
@@ -178,11 +179,7 @@ class TrialConfig:
     def _validate_tricks(self, check) -> None:
         from study.gan.losses import LOSSES
         from study.gan.models.minibatch import MINIBATCH
-        from study.gan.normalizers import NORMALIZERS
 
-        check("d_norm", not NORMALIZERS.get(self.d_norm).generator_only,
-              ", ".join(n for n in NORMALIZERS.names() if not NORMALIZERS.get(n).generator_only)
-              + f" ({self.d_norm} is for the generator only)")
         check("feature_matching", 0 <= self.feature_matching <= 1, "0 <= feature_matching <= 1 (0: off, 1: alone)")
         check("historical_averaging", 0 <= self.historical_averaging < math.inf, ">= 0 (0: off)")
         check("label_flip", 0 <= self.label_flip < 0.5, "0 <= label_flip < 0.5")
