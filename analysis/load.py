@@ -139,8 +139,27 @@ def load(path: str, which: str = "final", **filters: str | list[str] | None) -> 
     rows = load_rows(path)
     if rows.empty:
         return rows
-    trials = select_trials(rows, which)
+    trials = with_model_factors(select_trials(rows, which))
     for name, value in filters.items():
         if value is not None:
             trials = trials[trials[name].isin([value] if isinstance(value, str) else list(value))]
     return trials.reset_index(drop=True)
+
+
+def model_factors(df: pd.DataFrame) -> list[str]:
+    """The factor names the ``model`` column holds ("objective=ns,trick=fm": objective, trick)."""
+    if "model" not in df.columns:
+        return []
+    keys = {p.split("=", 1)[0]: None for m in df["model"].astype(str).unique() for p in m.split(",") if "=" in p}
+    return list(keys)
+
+
+def with_model_factors(df: pd.DataFrame) -> pd.DataFrame:
+    """Add a categorical column for each factor of the model names that is no column already:
+    the factors of named settings (``factors: {trick: {none: {}, fm: {...}}}``)."""
+    for key in model_factors(df):
+        if key not in df.columns:
+            parsed = df["model"].astype(str).map(
+                lambda m, k=key: dict(p.split("=", 1) for p in m.split(",") if "=" in p).get(k))
+            df[key] = parsed.astype("category")
+    return df

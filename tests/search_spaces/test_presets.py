@@ -86,8 +86,15 @@ def test_gpu_smoke_study():
     assert spec.config(spec.models()[0]).feature_extractor == "inception"
 
 
+def test_normalizer_check_study_parses():
+    spec, grid, bo = counts(ROOT / "normalizer_check_digits.yaml")
+    assert len(spec.models()) == 8 and grid > 0 and bo == 0
+
+
 def test_every_preset_file_is_covered():
+    # tricks_*.yaml: tests/study/engine/test_spec_bundles.py
     covered = {"demo.yaml", "kurach2019_best.yaml", "gpu_smoke_cifar10.yaml", "sngan_adam_cifar10.yaml",
-               "sngan_adam_stl10.yaml"} | {f"kurach2019_{s}_{d}.yaml" for s in ("loss", "penalty_norm", "architecture")
+               "sngan_adam_stl10.yaml", "normalizer_check_digits.yaml", "tricks_digits.yaml",
+               "tricks_labels_digits.yaml"} | {f"kurach2019_{s}_{d}.yaml" for s in ("loss", "penalty_norm", "architecture")
                                            for d in ("cifar10", "celeba_hq", "lsun_bedroom")}
     assert {p.name for p in ROOT.glob("*.yaml")} == covered
