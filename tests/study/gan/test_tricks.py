@@ -232,6 +232,9 @@ def test_checkerboard_check_names_uneven_strided_kernels():
     ({"g_dropout": 1.0}, r"trial\.g_dropout: invalid value 1\.0"),
     ({"conditional": True, "g_norm": "ln"}, r"trial\.g_norm: invalid value 'ln'; allowed: bn with conditional"),
     ({"metrics": "fid+intra_fid"}, r"trial\.metrics: .*intra_fid with conditional: true only"),
+    ({"conditional": True, "dataset": "stl10", "channels": 3, "resolution": 48, "architecture": "sndcgan"},
+     r"trial\.conditional: invalid value True; allowed: true only with labels for the training split"),
+    ({"conditional": True, "dataset": "folder", "channels": 3, "resolution": 32}, r"trial\.conditional"),
     ({"arch_options": "d_avgpool", "architecture": "resnet_cifar", "resolution": 32}, r"trial\.arch_options"),
 ])
 def test_trick_settings_are_validated(values, message):
