@@ -280,9 +280,11 @@ def _parse_bundles(raw: Any, trial: Mapping[str, Any]) -> dict[str, dict[str, di
     for k, values in raw.items():
         if not isinstance(values, Mapping):
             continue
-        if k in config_fields or not NAME_RE.match(str(k)):
+        from study.engine.schema import SCHEMA
+
+        if k in SCHEMA.names or not NAME_RE.match(str(k)):  # the analysis makes it a column of its own
             raise ConfigError(f"factors.{k}: a factor of named settings needs a name that is no trial setting "
-                              f"(letters, digits, '_', '-', '.')")
+                              f"or result column (letters, digits, '_', '-', '.')")
         if not values:
             raise ConfigError(f"factors.{k}: invalid value {{}}; allowed: a non-empty mapping of names to settings")
         bundles[k] = {}

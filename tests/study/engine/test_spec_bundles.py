@@ -30,6 +30,7 @@ def test_bundles_mix_with_plain_factors():
 
 @pytest.mark.parametrize("factors,message", [
     ({"loss": {"a": {}}}, r"factors\.loss: a factor of named settings needs a name that is no trial setting"),
+    ({"status": {"a": {}}}, r"factors\.status: a factor of named settings needs a name that is no trial setting"),
     ({"t": {}}, r"factors\.t: invalid value \{\}"),
     ({"t": {"a": {"nope": 1}}}, r"factors\.t\.a\.nope: unknown key"),
     ({"t": {"a": {"lr": 0.1}}}, r"factors\.t\.a\.lr: searched by the grid and BO phases"),
