@@ -255,3 +255,14 @@ def test_tricks_are_config_columns_of_the_results():
 
     assert set(TRICK_FIELDS) <= set(CONFIG_COLUMNS)
     assert column_groups()["intra_fid"] == "metric" and SCHEMA.field("intra_fid").type == "double"
+
+
+@pytest.mark.parametrize("d_norm", [n for n in NORMALIZERS.names() if not NORMALIZERS.get(n).generator_only])
+@pytest.mark.parametrize("kind", ["none", "stddev", "discrimination"])
+def test_projection_and_minibatch_layers_take_every_discriminator_normalizer(d_norm, kind):
+    g, d = build(d_norm=d_norm, classes=3, d_minibatch=kind)
+    y = torch.tensor([0, 1, 2, 1])
+    out = d(g(torch.randn(4, 4), y), y)
+    out.sum().backward()
+    assert out.shape == (4,) and torch.isfinite(out).all()
+    assert all(p.grad is not None for p in d.parameters() if p.requires_grad)
