@@ -5,9 +5,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.load import STOPPED_ATTR, load
+from analysis.load import STOPPED_ATTR, load, model_factors
 from analysis.plots import top_boxplot
 from analysis.top import summarize, top_fraction
+
+
+# Config columns shown as factors when they vary (issue 14 added the tricks).
+CANDIDATES = ("loss", "penalty", "d_norm", "architecture", "g_norm", "arch_options", "d_minibatch",
+              "feature_matching", "historical_averaging", "label_smoothing", "label_noise", "label_flip",
+              "g_dropout", "conditional")
 
 
 def analyze(results: str, out: str | None = None, fraction: float = 0.05) -> int:
@@ -35,7 +41,8 @@ def analyze(results: str, out: str | None = None, fraction: float = 0.05) -> int
         if df.attrs.get(STOPPED_ATTR):
             print(f"{df.attrs[STOPPED_ATTR]} trials stopped early are left out of the tables below (their FID is "
                   f"from before the end of training)\n")
-        factors = [c for c in ("loss", "penalty", "d_norm", "architecture") if df[c].nunique() > 1] or ["loss"]
+        named = [c for c in model_factors(df) if c not in CANDIDATES]  # factors of named settings first
+        factors = [c for c in (*named, *CANDIDATES) if c in df.columns and df[c].nunique() > 1] or ["loss"]
         for f in factors:
             print(f"FID of the top {pct} trials per {f}:\n{summarize(top_fraction(df, f, fraction), f)}\n")
         model = top_fraction(df, "model", fraction)

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 # Columns that name a choice (study factors): pandas categoricals, cheap to group by.
 CATEGORICAL = ("study", "phase", "model", "dataset", "architecture", "arch_options", "loss", "penalty", "d_norm",
                "g_norm", "g_head", "z_dist", "step_unit", "n_dis_schedule", "feature_extractor", "fid_split",
-               "status", "precision")
+               "status", "precision", "d_minibatch")
 CONFIG_ATTR = "config_columns"
 PART_PREFIX = "part-"  # a file of many finished trials (the store's compaction)
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -145,7 +145,7 @@ def load(path: str, which: str = "final", stopped: bool = False, **filters: str 
     rows = load_rows(path)
     if rows.empty:
         return rows
-    trials = select_trials(rows, which)
+    trials = with_model_factors(select_trials(rows, which))
     for name, value in filters.items():
         if value is not None:
             trials = trials[trials[name].isin([value] if isinstance(value, str) else list(value))]
@@ -156,3 +156,22 @@ def load(path: str, which: str = "final", stopped: bool = False, **filters: str 
     trials = trials.reset_index(drop=True)
     trials.attrs[STOPPED_ATTR] = left_out
     return trials
+
+
+def model_factors(df: pd.DataFrame) -> list[str]:
+    """The factor names the ``model`` column holds ("objective=ns,trick=fm": objective, trick)."""
+    if "model" not in df.columns:
+        return []
+    keys = {p.split("=", 1)[0]: None for m in df["model"].astype(str).unique() for p in m.split(",") if "=" in p}
+    return list(keys)
+
+
+def with_model_factors(df: pd.DataFrame) -> pd.DataFrame:
+    """Add a categorical column for each factor of the model names that is no column already:
+    the factors of named settings (``factors: {trick: {none: {}, fm: {...}}}``)."""
+    for key in model_factors(df):
+        if key not in df.columns:
+            parsed = df["model"].astype(str).map(
+                lambda m, k=key: dict(p.split("=", 1) for p in m.split(",") if "=" in p).get(k))
+            df[key] = parsed.astype("category")
+    return df

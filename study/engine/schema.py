@@ -48,6 +48,7 @@ METRICS = _group("metric", [
     pa.field("pr_recall", pa.float64()),  # ... and recall, on the FID features
     pa.field("pixel_hist_distance", pa.float64()),
     pa.field("recon_error", pa.float64()),
+    pa.field("intra_fid", pa.float64()),  # conditional GANs: mean per-class FID (metrics: intra_fid)
     pa.field("is_final", pa.bool_()),
 ])
 OUTCOME = _group("outcome", [

@@ -19,6 +19,11 @@ A study file::
     early_stopping: {scheduler: asha, grace_steps: 500, reduction_factor: 3}   # opt-in; or median
     tensorboard: true                      # opt-in: <study>/tensorboard, one run per trial
 
+A factor may also bundle settings under names: ``factors: {objective: {ns: {loss: ns},
+wgan_gp: {loss: wgan, penalty: gp}}}`` is one factor, ``objective``, with two values, each
+setting its TrialConfig fields (``{}`` or null: none). Its name is no TrialConfig field, and a
+field is set by one factor (or ``trial``) only; the model reads ``objective=wgan_gp``.
+
 ``grid`` or ``bo`` may be left out (or set to null) to skip that phase. A key given twice in
 the file is an error (YAML would silently keep the last), and ``1e-4`` is a number (YAML 1.2),
 not the string PyYAML's YAML 1.1 rules make of it.
@@ -115,13 +120,17 @@ class StudySpec:
     keep_generators: int = 1  # per model, the generators of this many best trials (by FID) are kept
     early_stopping: EarlyStoppingSpec | None = None
     tensorboard: bool = False  # one TensorBoard run per trial in <study>/tensorboard (study/engine/tune/tensorboard.py)
+    bundles: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)  # factor -> value -> settings
 
     def models(self) -> list[Model]:
         names = [k for k, _ in self.factors]
         return [Model(tuple(zip(names, combo))) for combo in itertools.product(*(v for _, v in self.factors))]
 
     def config(self, model: Model, **hyper: Any) -> TrialConfig:
-        return TrialConfig.from_dict({**self.trial, **dict(model.factors), **hyper})
+        settings: dict[str, Any] = {}
+        for k, v in model.factors:
+            settings.update(self.bundles[k][v] if k in self.bundles else {k: v})
+        return TrialConfig.from_dict({**self.trial, **settings, **hyper})
 
     def grid_trials(self) -> list[tuple[Model, int, TrialConfig]]:
         """(model, index of the grid setting, config) for every model x setting x seed, deduplicated."""
@@ -237,10 +246,15 @@ def parse_spec(data: Any) -> StudySpec:
         if k in trial:
             raise ConfigError(f"trial.{k}: set by the grid and BO phases; remove it from 'trial'")
 
-    factors_raw = _mapping("factors", {} if top.get("factors") is None else top["factors"],
-                           tuple(f.name for f in fields(TrialConfig)))
+    raw = {} if top.get("factors") is None else top["factors"]
+    bundles = _parse_bundles(raw, trial)
+    factors_raw = _mapping("factors", {k: v for k, v in raw.items() if k not in bundles} if isinstance(raw, Mapping)
+                           else raw, tuple(f.name for f in fields(TrialConfig)))
     factors = []
-    for k, values in factors_raw.items():
+    for k, values in raw.items() if isinstance(raw, Mapping) else ():
+        if k in bundles:
+            factors.append((k, tuple(bundles[k])))
+            continue
         if k in SEARCHED or k == "seed":
             raise ConfigError(f"factors.{k}: searched by the grid and BO phases, it cannot be a factor")
         if k == "sample_seed":
@@ -273,7 +287,7 @@ def parse_spec(data: Any) -> StudySpec:
     if not isinstance(tensorboard, bool):
         raise ConfigError(f"tensorboard: invalid value {tensorboard!r}; allowed: true, false")
     spec = StudySpec(name, tuple(factors), trial, grid, bo, resources, max_failures, seeds, keep, stopping,
-                     tensorboard)
+                     tensorboard, bundles)
     # Validate every trial the study can produce, before anything runs.
     for model in spec.models():
         try:
@@ -286,6 +300,42 @@ def parse_spec(data: Any) -> StudySpec:
             raise ConfigError(f"trial.device: 'cuda' needs a GPU per trial, but resources.gpu is 0 (in model "
                               f"{model.name or 'default'}); set resources.gpu (e.g. 0.25 or 1) or device: auto")
     return spec
+
+
+def _parse_bundles(raw: Any, trial: Mapping[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The factors given as mappings (value name -> settings), validated."""
+    if not isinstance(raw, Mapping):
+        return {}
+    config_fields = tuple(f.name for f in fields(TrialConfig))
+    bundles: dict[str, dict[str, dict[str, Any]]] = {}
+    set_by: dict[str, str] = {k: "trial" for k in trial}
+    set_by.update({k: f"factors.{k}" for k, v in raw.items() if not isinstance(v, Mapping)})
+    for k, values in raw.items():
+        if not isinstance(values, Mapping):
+            continue
+        from study.engine.schema import SCHEMA
+
+        if k in SCHEMA.names or not NAME_RE.match(str(k)):  # the analysis makes it a column of its own
+            raise ConfigError(f"factors.{k}: a factor of named settings needs a name that is no trial setting "
+                              f"or result column (letters, digits, '_', '-', '.')")
+        if not values:
+            raise ConfigError(f"factors.{k}: invalid value {{}}; allowed: a non-empty mapping of names to settings")
+        bundles[k] = {}
+        for name, settings in values.items():
+            where = f"factors.{k}.{name}"
+            if not NAME_RE.match(str(name)):
+                raise ConfigError(f"{where}: invalid name; allowed: 1-64 letters, digits, '_', '-', '.'")
+            settings = _mapping(where, {} if settings is None else settings, config_fields)
+            for field_name in settings:
+                if field_name in SEARCHED or field_name == "seed":
+                    raise ConfigError(f"{where}.{field_name}: searched by the grid and BO phases, it cannot be a factor")
+                owner = set_by.get(field_name)
+                if owner is not None and owner != f"factors.{k}":
+                    raise ConfigError(f"{where}.{field_name}: also set by {owner}; set it in one place")
+            for field_name in settings:
+                set_by[field_name] = f"factors.{k}"
+            bundles[k][str(name)] = settings
+    return bundles
 
 
 def _parse_grid(raw: Any) -> GridSpec:

@@ -24,6 +24,11 @@ MAX_SEED = 2**32 - 1  # what numpy, torch and Optuna all accept as a seed
 MAX_INT = 2**63 - 1  # the results table's int64
 
 
+# The datasets whose training split carries class labels ("": the dataset's default split), for
+# conditional GANs; image folders have none (yet).
+LABELLED_SPLITS = {"digits": ("",), "cifar10": ("", "train"), "stl10": ("train",)}
+
+
 class ConfigError(ValueError):
     """A study or trial setting is invalid; the message names the field."""
 
@@ -67,6 +72,14 @@ class TrialConfig:
     instance_noise: float = 0.0  # std of Gaussian noise on D's inputs at step 0 ...
     instance_noise_steps: int = 0  # ... decaying linearly to 0 here (0: at the end of training)
     g_ema: float = 0.0  # decay of an exponential moving average of G used for evaluation (0: off)
+    # the field's tricks (issue 14; study/gan/tricks.py, study/gan/models/{minibatch,surgery,conditional}.py)
+    feature_matching: float = 0.0  # w: L_G = (1 - w) L_loss + w ||E f(x) - E f(G(z))||^2 (Salimans et al. 3.1)
+    historical_averaging: float = 0.0  # weight of ||theta - mean_t theta||^2 in both losses (Salimans et al. 3.3)
+    label_noise: bool = False  # D's targets ~ U[0.7, 1.2] (real) and U[0, 0.3] (fake) (the tips)
+    label_flip: float = 0.0  # probability of swapping an example's real and fake targets (the tips)
+    d_minibatch: str = "none"  # none | stddev (Karras et al. 2018) | discrimination (Salimans et al. 3.2)
+    g_dropout: float = 0.0  # dropout after G's hidden activations, in training and generation (Isola et al.)
+    conditional: bool = False  # class-conditional: conditional BN in G, projection D (Miyato and Koyama)
     precision: str = "fp32"  # bf16: autocast on CUDA (CPU runs stay fp32)
     channels_last: bool = False
     deterministic: bool = False
@@ -126,7 +139,8 @@ class TrialConfig:
             value = getattr(self, name)
             if registry.retired(value):
                 raise ConfigError(f"{where}.{name}: {registry.retired(value)}")
-            check(name, value in registry, ", ".join(registry.names()) + ", or auto" * (name == "g_head"))
+            names = [n for n in registry.names() if not (name == "d_norm" and NORMALIZERS.get(n).generator_only)]
+            check(name, value in names, ", ".join(names) + ", or auto" * (name == "g_head"))
         check("init", self.init in arch.inits, f"{', '.join(arch.inits)} for {self.architecture}, or auto")
         check("upsample", self.upsample in arch.upsamples,
               f"{', '.join(arch.upsamples)} for {self.architecture}, or auto")
@@ -146,6 +160,7 @@ class TrialConfig:
         check("instance_noise", self.instance_noise >= 0, ">= 0")
         check("instance_noise_steps", self.instance_noise_steps >= 0, ">= 0 (0: all of training)")
         check("g_ema", 0 <= self.g_ema < 1, "0 <= g_ema < 1 (0: off)")
+        self._validate_tricks(check)
         opts = self.arch_option_set()
         check("arch_options", opts <= set(arch.options),
               f"'+'-separated names from {list(arch.options)} for {self.architecture}, or 'all'")
@@ -172,6 +187,29 @@ class TrialConfig:
             return dataclasses.replace(self, penalty_lambda=0.0)
         return self
 
+    def _validate_tricks(self, check) -> None:
+        from study.gan.losses import LOSSES
+        from study.gan.models.minibatch import MINIBATCH
+
+        check("feature_matching", 0 <= self.feature_matching <= 1, "0 <= feature_matching <= 1 (0: off, 1: alone)")
+        check("historical_averaging", 0 <= self.historical_averaging < math.inf, ">= 0 (0: off)")
+        check("label_flip", 0 <= self.label_flip < 0.5, "0 <= label_flip < 0.5")
+        check("g_dropout", 0 <= self.g_dropout < 1, "0 <= g_dropout < 1 (0: off)")
+        check("d_minibatch", self.d_minibatch in MINIBATCH, ", ".join(MINIBATCH.names()))
+        smoothing_losses = ", ".join(n for n in LOSSES.names() if LOSSES.get(n).smoothing)
+        for name in ("label_noise", "label_flip"):
+            if getattr(self, name):
+                check("loss", LOSSES.get(self.loss).smoothing, f"{smoothing_losses} with {name}")
+        if self.label_noise:
+            check("label_smoothing", self.label_smoothing == 0, "0 with label_noise (noisy targets replace it)")
+        if self.conditional:
+            check("conditional", self.train_split in LABELLED_SPLITS.get(self.dataset, ()),
+                  "true only with labels for the training split: digits, cifar10, stl10 with train_split: train")
+            check("g_norm", self.g_norm == "bn", "bn with conditional: true (its batch norms become conditional)")
+            check("metrics", "recon" not in self.metric_set(), "no recon with conditional: true")
+        elif "intra_fid" in self.metric_set():
+            check("metrics", False, "intra_fid with conditional: true only")
+
     def _validated_data(self, where: str, check) -> "TrialConfig":
         """Data settings; a real dataset's empty crop and train_split become its defaults, so that
         equal trials share a key."""
@@ -195,8 +233,10 @@ class TrialConfig:
     def arch_option_set(self) -> frozenset[str]:
         from study.gan.models import ARCHITECTURES
 
-        if self.arch_options.strip() == "all":
-            return frozenset(ARCHITECTURES.get(self.architecture).options)
+        from study.gan.models.layers import ARCH_OPTIONS
+
+        if self.arch_options.strip() == "all":  # Kurach et al.'s ablation switches, not the tips' ones
+            return frozenset(o for o in ARCHITECTURES.get(self.architecture).options if o in ARCH_OPTIONS)
         return frozenset(o.strip() for o in self.arch_options.split("+") if o.strip())
 
     def metric_set(self) -> tuple[str, ...]:
@@ -238,6 +278,9 @@ NEW_FIELD_DEFAULTS: dict[str, Any] = {
     # DCGAN's only choices: its trials keep their keys; the architectures whose layers changed
     # with these fields (sndcgan, the ResNets) get new keys, as they should.
     "init": "dcgan", "upsample": "transposed",
+    # issue 14's tricks, off by default
+    "feature_matching": 0.0, "historical_averaging": 0.0, "label_noise": False, "label_flip": 0.0,
+    "d_minibatch": "none", "g_dropout": 0.0, "conditional": False,
 }
 
 

@@ -48,8 +48,11 @@ def weights_sha256(state: Mapping[str, torch.Tensor]) -> str:
 def generator_payload(cfg: TrialConfig, generator: nn.Module, **info: Any) -> dict[str, Any]:
     """What a generator file holds. ``info``: plain values (step, fid, study, model, trial_key, ...)."""
     state = {k: v.detach().cpu().clone() for k, v in generator.state_dict().items()}
+    # A conditional generator's class count comes from the training labels, not from the config.
+    classes = int(getattr(generator, "classes", 0) or 0)
+    info = {"classes": classes, **info} if classes else dict(info)
     return {"format": FORMAT, "config": cfg.to_dict(), "state_dict": state, "weights_sha256": weights_sha256(state),
-            "package_version": package_version(), "torch_version": str(torch.__version__), "info": dict(info)}
+            "package_version": package_version(), "torch_version": str(torch.__version__), "info": info}
 
 
 def payload_bytes(payload: Mapping[str, Any]) -> bytes:
@@ -109,16 +112,21 @@ class Generator:
         return self.images(self.latents(n, seed))
 
 
-def build_generator(cfg: TrialConfig) -> tuple[nn.Module, float, float]:
-    """An untrained generator of ``cfg``'s architecture (its discriminator is dropped)."""
+def build_generator(cfg: TrialConfig, classes: int = 0) -> tuple[nn.Module, float, float]:
+    """An untrained generator of ``cfg``'s architecture and tricks, as the trial built it (its
+    discriminator is dropped); ``classes``: a conditional generator's class count. A VBN
+    generator's reference latents are a placeholder here: they are a buffer of the weights."""
     from study.gan.models import HEADS, build_models
+    from study.gan.models.registry import VBN_REFERENCE_SIZE
     from study.gan.normalizers import NORMALIZERS
 
     cfg = cfg.validated()  # "auto" choices resolved, as the trial resolved them
     head = HEADS.get(cfg.g_head)
     g, _ = build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
                         width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
-                        head=head, options=cfg.arch_option_set(), init=cfg.init, upsample=cfg.upsample)
+                        head=head, options=cfg.arch_option_set(), init=cfg.init, upsample=cfg.upsample,
+                        d_minibatch=cfg.d_minibatch, g_dropout=cfg.g_dropout, classes=classes,
+                        z_ref=torch.zeros(VBN_REFERENCE_SIZE, cfg.z_dim))
     return g, head.low, head.high
 
 
@@ -128,7 +136,8 @@ def generator_from_payload(payload: Mapping[str, Any], device: torch.device | st
         cfg = TrialConfig.from_dict(payload["config"], where=f"{where}: config")
     except (ConfigError, TypeError) as e:
         raise GeneratorFileError(f"{where}: its config is not valid here: {e}") from None
-    module, low, high = build_generator(cfg)
+    info = payload.get("info") if isinstance(payload.get("info"), dict) else {}
+    module, low, high = build_generator(cfg, int(info.get("classes", 0) or 0))
     try:
         module.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as e:

@@ -18,6 +18,9 @@ the hidden nonlinearity. ``last`` marks output layers (Xiang and Li keep a learn
 - ``swn``: Xiang and Li (2017): "strict" weight-normalized hidden layers w = v / ||v|| with no
   learned scale and no bias, followed by a translated PReLU y = PReLU(x - b) + b with learned
   per-channel slope and b; output layers are affine weight-normalized (``wn``).
+- ``vbn``: virtual batch normalization (Salimans et al. 2016, Sec. 3.4; study/gan/vbn.py), for
+  the generator only (``generator_only``): statistics from a fixed reference batch of latents
+  and the example itself; ``build_models`` wraps G so that the reference batch runs first.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from torch import nn
 from torch.nn.utils import parametrizations, parametrize
 
 from study.gan.registry import Registry
+from study.gan.vbn import VirtualBatchNorm2d
 
 Factory = Callable[[], nn.Module]
 
@@ -39,6 +43,7 @@ class Normalizer:
     wrap: Callable[..., nn.Module]  # (layer, last=False) -> layer
     feature_norm: Callable[..., nn.Module]  # (channels, eps=1e-5) -> module; eps: batch norm's
     activation: Callable[[int, Factory], nn.Module] = lambda channels, default: default()
+    generator_only: bool = False  # refused as d_norm (VBN: its reference batch is G's latents)
 
 
 NORMALIZERS: Registry[Normalizer] = Registry("normalizer")
@@ -117,6 +122,8 @@ for _n in (
     Normalizer("sn", _spectral, _no_norm),
     Normalizer("wn", _weight_norm, _no_norm),
     Normalizer("swn", _strict_weight_norm, _no_norm, lambda channels, default: TPReLU(channels)),
+    Normalizer("vbn", _identity_wrap, lambda channels, eps=1e-5: VirtualBatchNorm2d(channels, eps=eps),
+               generator_only=True),
 ):
     NORMALIZERS.register(_n.name)(_n)
 

@@ -28,13 +28,29 @@ def grid_latents(n: int, z_dim: int, z_dist: str, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, z: torch.Tensor, low: float, high: float, batch_size: int = 500) -> torch.Tensor:
-    """Images of ``z`` (in eval mode, on the generator's device) mapped to [0, 1], float32 on the CPU."""
+def grid_labels(n: int, classes: int) -> torch.Tensor:
+    """The classes a conditional generator draws for ``n`` grid cells: cell i shows class
+    i mod ``classes`` (a grid of ``classes`` columns shows one class per column)."""
+    return torch.arange(n) % classes
+
+
+def generate(generator: nn.Module, z: torch.Tensor, low: float, high: float, batch_size: int = 500,
+             labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Images of ``z`` (in eval mode, on the generator's device) mapped to [0, 1], float32 on the CPU.
+    A conditional generator (one with ``classes``) draws ``labels``, by default ``grid_labels``."""
     device = next(generator.parameters()).device
+    classes = getattr(generator, "classes", None)
+    if classes and labels is None:
+        labels = grid_labels(len(z), classes)
     was_training = generator.training
     generator.eval()
+
+    def run(i: int) -> torch.Tensor:
+        zi = z[i:i + batch_size].to(device)
+        return (generator(zi, labels[i:i + batch_size].to(device)) if classes else generator(zi)).float().cpu()
+
     try:
-        out = torch.cat([generator(z[i:i + batch_size].to(device)).float().cpu() for i in range(0, len(z), batch_size)])
+        out = torch.cat([run(i) for i in range(0, len(z), batch_size)])
     finally:
         generator.train(was_training)
     return ((out - low) / (high - low)).clamp(0.0, 1.0)

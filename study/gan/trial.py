@@ -29,9 +29,12 @@ from study.gan.losses import LOSSES
 from study.gan.metrics.evaluator import Evaluator
 from study.gan.metrics.inception_weights import cache_dir
 from study.gan.models import HEADS, build_models
+from study.gan.models.conditional import conditioned
+from study.gan.models.registry import VBN_REFERENCE_SEED, VBN_REFERENCE_SIZE
 from study.gan.normalizers import NORMALIZERS
 from study.gan.penalties import PENALTIES, PenaltyInputs
 from study.gan.samples import grid_latents, grid_png
+from study.gan.tricks import HistoricalAverage, feature_matching_loss, label_targets, target_d_loss
 
 Report = Callable[..., None]  # report(row) or report(row, state)
 FINITE_CHECK_EVERY = 25  # G iterations between host syncs for the divergence check (exact step kept)
@@ -72,6 +75,19 @@ def head_statistics(data, low: float, high: float) -> tuple[torch.Tensor, torch.
         mean, std = data.channel_stats
         return mean * (high - low) + low, std * (high - low)
     return channel_stats(to_range(data.train, low, high))
+
+
+def training_labels(cfg: TrialConfig, data, train, device: torch.device) -> tuple[torch.Tensor | None, int]:
+    """A conditional trial's training labels (on the device) and class count; (None, 0) otherwise."""
+    if not cfg.conditional:
+        return None, 0
+    if data.train_labels is None:
+        raise ValueError(f"conditional: dataset {cfg.dataset} has no labels for its training split"
+                         + (f" {cfg.train_split!r}" if cfg.train_split else ""))
+    if not hasattr(train, "next_labeled"):
+        raise ValueError("conditional: the training set is streamed from disk; labelled batches need it resident")
+    labels = data.train_labels.long().to(device)
+    return labels, int(labels.max()) + 1
 
 
 @contextlib.contextmanager
@@ -119,19 +135,25 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
     data = load_dataset(cfg.dataset, cfg.resolution, cfg.channels, DataOptions.from_config(cfg))
     train = batches(data.train, device, head.low, head.high, cfg.batch_size, cfg.seed, memory_format)
     stack.callback(train.close)  # a streaming prefetch thread ends with the trial
+    labels, classes = training_labels(cfg, data, train, device)
+    z_ref = sample_z(VBN_REFERENCE_SIZE, cfg.z_dim, cfg.z_dist,
+                     torch.Generator(device=device).manual_seed(VBN_REFERENCE_SEED), device)
     g, d = build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
                         width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
                         head=head, head_stats=head_statistics(data, head.low, head.high),
-                        options=cfg.arch_option_set(), init=cfg.init, upsample=cfg.upsample)
+                        options=cfg.arch_option_set(), init=cfg.init, upsample=cfg.upsample,
+                        d_minibatch=cfg.d_minibatch, g_dropout=cfg.g_dropout, classes=classes, z_ref=z_ref.cpu())
     g = g.to(device, memory_format=memory_format)
     d = d.to(device, memory_format=memory_format)
     g_eval = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(cfg.g_ema), use_buffers=True) if cfg.g_ema else None
     loss, penalty = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
     opt_g = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2))
+    hist = (HistoricalAverage(d), HistoricalAverage(g)) if cfg.historical_averaging else None
     evaluator = Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
                           cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples, cfg.recon_steps,
-                          cache=cache_dir(), real_samples=cfg.eval_real_samples, stats_file=cfg.fid_stats)
+                          cache=cache_dir(), real_samples=cfg.eval_real_samples, stats_file=cfg.fid_stats,
+                          conditional=cfg.conditional)
     eval_z = evaluator.latents(cfg.z_dim, cfg.z_dist)
     common = {"device_name": device_name(device), "hostname": socket.gethostname(), "torch_version": torch.__version__,
               "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
@@ -147,6 +169,9 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
         opt_d.load_state_dict(state["opt_d"])
         if g_eval is not None:
             g_eval.load_state_dict(state["g_eval"])
+        if hist is not None:
+            hist[0].load_state_dict(state["hist_d"])
+            hist[1].load_state_dict(state["hist_g"])
         gen.set_state(state["gen"])
         torch.set_rng_state(state["torch_rng"])
         step, best_fid, g_iter = state["step"], state["best_fid"], state["g_iter"]
@@ -169,7 +194,8 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
             report(last, {"g": g.state_dict(), "d": d.state_dict(), "opt_g": opt_g.state_dict(),
                           "opt_d": opt_d.state_dict(), "g_eval": g_eval.state_dict() if g_eval is not None else None,
                           "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "step": step,
-                          "best_fid": best_fid, "g_iter": g_iter, "wall_time_s": last["wall_time_s"]})
+                          "best_fid": best_fid, "g_iter": g_iter, "wall_time_s": last["wall_time_s"],
+                          **({"hist_d": hist[0].state_dict(), "hist_g": hist[1].state_dict()} if hist else {})})
         else:
             report(last)
 
@@ -203,28 +229,67 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
     def noisy(x: torch.Tensor, std: float) -> torch.Tensor:
         return x if std == 0.0 else x + std * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
 
+    def next_batch() -> tuple[torch.Tensor, torch.Tensor | None]:
+        return train.next_labeled(bs, gen, labels) if labels is not None else (train.next(bs, gen), None)
+
+    def sample_labels() -> torch.Tensor | None:
+        """G's classes: drawn from the training labels, so in the data's proportion."""
+        if labels is None:
+            return None
+        return labels[torch.randint(0, len(labels), (bs,), generator=gen, device=device)]
+
+    def generate(z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return g(z) if y is None else g(z, y)
+
+    def generator_loss(fake_in: torch.Tensor) -> torch.Tensor:
+        """L_G, or (1 - w) L_G + w L_FM with feature matching (tricks.feature_matching_loss)."""
+        w = cfg.feature_matching
+        adversarial = loss.g_loss(d(fake_in)) if w < 1 else None
+        if w == 0:
+            return adversarial
+        real, _ = next_batch()
+        with torch.no_grad():
+            real_features = d.features(noisy(real, noise))
+        fm = feature_matching_loss(real_features, d.features(fake_in))
+        return fm if adversarial is None else (1 - w) * adversarial + w * fm
+
     while step < cfg.steps:
         n_critic = critic_steps(cfg, g_iter)
         noise = instance_noise_std(cfg, step)
         for _ in range(n_critic):
-            real = train.next(bs, gen)
+            real, y = next_batch()
             z = sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device)
-            with autocast:
+            with autocast, conditioned(d, y):
                 with torch.no_grad():
-                    fake = g(z)
+                    fake = generate(z, y)
                 real_in, fake_in = noisy(real, noise), noisy(fake, noise)
-                d_val = loss.d_loss(d(real_in), d(fake_in), cfg.label_smoothing)
+                if cfg.label_noise or cfg.label_flip:
+                    targets = label_targets(bs, cfg.label_noise, cfg.label_flip, cfg.label_smoothing, gen, device)
+                    d_val = target_d_loss(d(real_in), d(fake_in), *targets)
+                else:
+                    d_val = loss.d_loss(d(real_in), d(fake_in), cfg.label_smoothing)
                 if penalty.active:
                     d_val = d_val + cfg.penalty_lambda * penalty(
                         PenaltyInputs(d, real_in, fake_in, gen, head.low, head.high)).to(d_val.dtype)
+                if hist is not None:
+                    d_val = d_val + cfg.historical_averaging * hist[0].penalty().to(d_val.dtype)
             opt_d.zero_grad(set_to_none=True)
             d_val.backward()
             opt_d.step()
+            if hist is not None:
+                hist[0].update()
         with autocast:
-            g_val = loss.g_loss(d(noisy(g(sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device)), noise)))
+            y = sample_labels()
+            fake_in = noisy(generate(sample_z(bs, cfg.z_dim, cfg.z_dist, gen, device), y), noise)
+            with conditioned(d, y):
+                g_val = generator_loss(fake_in)
+            if hist is not None:
+                g_val = g_val + cfg.historical_averaging * hist[1].penalty().to(g_val.dtype)
         opt_g.zero_grad(set_to_none=True)
         g_val.backward()
         opt_g.step()
+        if hist is not None:
+            hist[1].update()
         if g_eval is not None:
             g_eval.update_parameters(g)
         g_iter += 1
@@ -240,7 +305,7 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
                 return last
         if crossed_eval or step >= cfg.steps:
             evaluated = g_eval.module if g_eval is not None else g
-            result = evaluator(evaluated, eval_z, head.low, head.high, cfg.z_dim)
+            result = evaluator(evaluated, eval_z, head.low, head.high, cfg.z_dim, labels=evaluator.eval_labels)
             if not math.isfinite(result.fid):
                 emit("diverged", result.fid, f"non-finite generator output at step {step}", final=True)
                 return last

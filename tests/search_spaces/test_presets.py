@@ -93,7 +93,9 @@ def test_normalizer_check_study_parses():
 
 
 def test_every_preset_file_is_covered():
+    # tricks_*.yaml: tests/study/engine/test_spec_bundles.py
     covered = {"demo.yaml", "kurach2019_best.yaml", "gpu_smoke_cifar10.yaml", "sngan_adam_cifar10.yaml",
-               "sngan_adam_stl10.yaml", "normalizer_check_digits.yaml"} | {f"kurach2019_{s}_{d}.yaml" for s in ("loss", "penalty_norm", "architecture")
+               "sngan_adam_stl10.yaml", "normalizer_check_digits.yaml", "tricks_digits.yaml",
+               "tricks_labels_digits.yaml"} | {f"kurach2019_{s}_{d}.yaml" for s in ("loss", "penalty_norm", "architecture")
                                            for d in ("cifar10", "celeba_hq", "lsun_bedroom")}
     assert {p.name for p in ROOT.glob("*.yaml")} == covered

@@ -41,7 +41,15 @@ class ResidentBatches:
         return len(self.images)
 
     def next(self, batch_size: int, gen: torch.Generator) -> torch.Tensor:
+        return self._gather(torch.randint(0, len(self.images), (batch_size,), generator=gen, device=self.device))
+
+    def next_labeled(self, batch_size: int, gen: torch.Generator,
+                     labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch and its labels (``labels``: the training images' classes, on this device)."""
         idx = torch.randint(0, len(self.images), (batch_size,), generator=gen, device=self.device)
+        return self._gather(idx), labels[idx]
+
+    def _gather(self, idx: torch.Tensor) -> torch.Tensor:
         if not self.uint8:
             return self.images[idx]
         x = self.images[idx.cpu() if self.images.device.type == "cpu" else idx]

@@ -2,7 +2,12 @@
 
 Metrics (``TrialConfig.metrics``, "+"-separated): ``fid`` (always computed), ``is``, ``kid``,
 ``pr`` (improved precision and recall, k = 3, columns ``pr_precision`` and ``pr_recall``),
-``hist`` (pixel-histogram distance) and ``recon`` (reconstruction error). Real-data features
+``hist`` (pixel-histogram distance), ``recon`` (reconstruction error) and, for a conditional
+generator, ``intra_fid``: the mean over classes k of the FID between the samples generated for
+class k and the real images of class k (Miyato and Koyama 2018, Sec. 5: "intra-FID").
+A conditional generator is sampled with the real split's labels (``eval_labels``: the split's
+own labels when as many samples as real images, else a seeded cycle through them), so the
+classes come in the real split's proportion. Real-data features
 and statistics are computed once per (dataset, split, resolution, channels, extractor, resize,
 sample count), cached in this process and on disk (``<cache>/real_stats/<key>.npz``, written
 atomically), and reused by every evaluation and every trial.
@@ -28,7 +33,7 @@ from study.gan.metrics.preprocess import INPUT_SCALES
 from study.gan.metrics.scores import inception_score, kernel_inception_distance, pixel_histogram_distance
 
 EVAL_LATENT_SEED = 2019  # the same latents for every trial, so FIDs are comparable
-METRICS = ("fid", "is", "kid", "pr", "hist", "recon")
+METRICS = ("fid", "is", "kid", "pr", "hist", "recon", "intra_fid")
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,8 @@ class Evaluator:
     def __init__(self, dataset: Dataset, split: str, extractor: str, device: torch.device, resolution: int,
                  channels: int, samples: int = 0, resize: str = "tf_bilinear", metrics: tuple[str, ...] = ("fid",),
                  recon_samples: int = 64, recon_steps: int = 50, cache: Path | None = None,
-                 fast_inception: bool = True, real_samples: int = 0, stats_file: str = "") -> None:
+                 fast_inception: bool = True, real_samples: int = 0, stats_file: str = "",
+                 conditional: bool = False) -> None:
         """``real_samples``: the first that many images of the split (0: the dataset's protocol,
         e.g. 10k for CIFAR-10, else the whole split); ``samples``: generated (0: as many).
         ``stats_file``: real (mu, sigma) from an .npz (TTUR / pytorch-fid) instead of the split's;
@@ -135,6 +141,17 @@ class Evaluator:
         from study.gan.metrics.stats_file import stats_sha256
 
         self.stats_sha256 = stats_sha256(self.stats.mu, self.stats.sigma)
+        self.real_labels = self.eval_labels = None
+        if conditional:
+            labels = dataset.train_labels if split == "train" else dataset.test_labels
+            if labels is None:
+                raise ValueError(f"conditional: dataset {dataset.name} has no labels for its {split} split")
+            self.real_labels = labels[: len(self.real)].long()
+            gen = torch.Generator().manual_seed(EVAL_LATENT_SEED + 1)
+            order = torch.randperm(len(self.real_labels), generator=gen)
+            cycle = order.repeat(-(-self.samples // len(order)))[: self.samples]
+            picked = self.real_labels if self.samples == len(self.real_labels) else self.real_labels[cycle]
+            self.eval_labels = picked.to(device)
         self.stats_key = key
 
     def real_radii(self) -> torch.Tensor:
@@ -152,18 +169,21 @@ class Evaluator:
 
     @torch.no_grad()
     def _generate(self, generator: nn.Module, latents: torch.Tensor, low: float, high: float,
-                  batch_size: int = 500) -> torch.Tensor:
+                  batch_size: int = 500, labels: torch.Tensor | None = None) -> torch.Tensor:
         was_training = generator.training
         generator.eval()
+        args = (lambda i: (latents[i : i + batch_size],)) if labels is None else (
+            lambda i: (latents[i : i + batch_size], labels[i : i + batch_size]))
         try:
-            images = torch.cat([generator(latents[i : i + batch_size]) for i in range(0, len(latents), batch_size)])
+            images = torch.cat([generator(*args(i)) for i in range(0, len(latents), batch_size)])
         finally:
             generator.train(was_training)
         return (images.float() - low) / (high - low)
 
     def __call__(self, generator: nn.Module, latents: torch.Tensor, low: float, high: float,
-                 z_dim: int | None = None) -> EvalResult:
-        images = self._generate(generator, latents, low, high)
+                 z_dim: int | None = None, labels: torch.Tensor | None = None) -> EvalResult:
+        """``labels``: the class of each latent, for a conditional generator (``eval_labels``)."""
+        images = self._generate(generator, latents, low, high, labels=labels)
         nan = float("nan")
         if not torch.isfinite(images).all():
             return EvalResult(nan, self.extractor.name, self.samples, self.split)
@@ -191,5 +211,21 @@ class Evaluator:
             with torch.enable_grad():
                 extra["recon_error"] = reconstruction_error(generator, as_unit(self.real[: self.recon_samples]), z_dim or
                                                             latents.shape[1], low, high, steps=self.recon_steps)
+        if "intra_fid" in self.metrics:
+            extra["intra_fid"] = (intra_fid(feats, labels.cpu().numpy(), self.stats.features,
+                                            self.real_labels.cpu().numpy())
+                                  if labels is not None and len(self.stats.features) else nan)
         extra["fid_precision"] = self.precision
         return EvalResult(fid, self.extractor.name, self.samples, self.split, extra)
+
+
+def intra_fid(fake: np.ndarray, fake_labels: np.ndarray, real: np.ndarray, real_labels: np.ndarray) -> float:
+    """Mean over the real classes of FID(fake of class k, real of class k); NaN if a class has
+    fewer than two samples on either side."""
+    scores = []
+    for k in np.unique(real_labels):
+        f, r = fake[fake_labels == k], real[real_labels == k]
+        if len(f) < 2 or len(r) < 2:
+            return float("nan")
+        scores.append(frechet_distance(*feature_statistics(f), *feature_statistics(r)))
+    return float(np.mean(scores))

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from study.gan.models.heads import ChannelStats, Head
-from study.gan.models.layers import bn_eps, init_norm_layers, normal_init, normed, width_of
+from study.gan.models.layers import TRICK_OPTIONS, bn_eps, down_conv, init_norm_layers, normal_init, normed, width_of
 from study.gan.models.registry import ARCHITECTURES, Architecture
 from study.gan.normalizers import Normalizer
 
@@ -55,22 +55,29 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, resolution: int, channels: int, width: float, norm: Normalizer, eps: float = 1e-5):
+    """``features(x)``: the flattened last conv map (the input of the linear output layer ``fc``),
+    what feature matching, the minibatch layers and the projection use."""
+
+    def __init__(self, resolution: int, channels: int, width: float, norm: Normalizer, eps: float = 1e-5,
+                 avgpool: bool = False):
         super().__init__()
         n, base = _stages(resolution), width_of(64, width)
         lrelu = lambda: nn.LeakyReLU(0.2)  # noqa: E731
-        layers: list[nn.Module] = [normed(norm, nn.Conv2d(channels, base, 4, 2, 1), INIT),
+        layers: list[nn.Module] = [*down_conv(norm, channels, base, INIT, avgpool),
                                    norm.activation(base, lrelu)]
         c = base
         for _ in range(n - 1):
-            layers += [normed(norm, nn.Conv2d(c, c * 2, 4, 2, 1), INIT), norm.feature_norm(c * 2, eps=eps),
+            layers += [*down_conv(norm, c, c * 2, INIT, avgpool), norm.feature_norm(c * 2, eps=eps),
                        norm.activation(c * 2, lrelu)]
             c *= 2
         self.body = nn.Sequential(*layers)
         self.fc = normed(norm, nn.Linear(c * 16, 1), INIT, last=True)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).flatten(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.body(x).flatten(1)).squeeze(1)
+        return self.fc(self.features(x)).squeeze(1)
 
 
 def build_dcgan(*, resolution: int, channels: int, z_dim: int, width: float, d_norm: Normalizer,
@@ -78,10 +85,11 @@ def build_dcgan(*, resolution: int, channels: int, z_dim: int, width: float, d_n
                 options: frozenset[str] = frozenset(), init: str = "dcgan",
                 upsample: str = "transposed") -> tuple[nn.Module, nn.Module]:
     g = DCGANGenerator(resolution, channels, z_dim, width, g_norm, head, head_stats, bn_eps(options))
-    d = DCGANDiscriminator(resolution, channels, width, d_norm)
+    d = DCGANDiscriminator(resolution, channels, width, d_norm, avgpool="d_avgpool" in options)
     init_norm_layers(g, std=0.02)
     init_norm_layers(d, std=0.02)
     return g, d
 
 
-ARCHITECTURES.register("dcgan")(Architecture("dcgan", build_dcgan, (8, 16, 32, 64, 128), inits=("dcgan",)))
+ARCHITECTURES.register("dcgan")(Architecture("dcgan", build_dcgan, (8, 16, 32, 64, 128), options=("eps", *TRICK_OPTIONS),
+                                                  inits=("dcgan",)))

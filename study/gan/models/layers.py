@@ -12,6 +12,10 @@ Init = Callable[[torch.Tensor], object]
 
 ARCH_OPTIONS = ("skip", "cin", "opt", "sum", "eps")  # Kurach et al. 2019, ResNet ablation (Sec. 5)
 BN_EPS_DEFAULT, BN_EPS_ABLATION = 1e-5, 2e-5
+# The tips' architecture switches ("Tips for training stable GANs"; Radford et al. 2016, Sec. 3):
+# g_lrelu: LeakyReLU(0.2) for every ReLU of G (models/surgery.py); d_avgpool: D downsamples by a
+# 3x3 stride-1 conv then 2x2 average pooling instead of a 4x4 stride-2 conv.
+TRICK_OPTIONS = ("g_lrelu", "d_avgpool")
 
 
 def normal_init(std: float = 0.02) -> Init:
@@ -38,6 +42,13 @@ def normed(norm: Normalizer, layer: nn.Module, init: Init, last: bool = False) -
     if getattr(layer, "bias", None) is not None:
         nn.init.zeros_(layer.bias)
     return norm.wrap(layer, last=last)
+
+
+def down_conv(norm: Normalizer, cin: int, cout: int, init: Init, avgpool: bool) -> list[nn.Module]:
+    """A x2 downsampling conv: 4x4 stride 2 (padding 1), or 3x3 stride 1 then 2x2 average pooling."""
+    if avgpool:
+        return [normed(norm, nn.Conv2d(cin, cout, 3, 1, 1), init), nn.AvgPool2d(2)]
+    return [normed(norm, nn.Conv2d(cin, cout, 4, 2, 1), init)]
 
 
 def width_of(channels: int, width: float) -> int:

@@ -133,10 +133,13 @@ class ResNetDiscriminator(nn.Module):
         self.sum = "sum" in options
         self.fc = normed(norm, nn.Linear(c, 1), inits.linear, last=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled last activations (the input of the linear output layer ``fc``)."""
         h = self.act(self.blocks(x))
-        h = h.sum((2, 3)) if self.sum else h.mean((2, 3))
-        return self.fc(h).squeeze(1)
+        return h.sum((2, 3)) if self.sum else h.mean((2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x)).squeeze(1)
 
 
 def _levels(resolution: int, base: int) -> int:
@@ -175,6 +178,6 @@ def build_resnet19(*, resolution: int, channels: int, z_dim: int, width: float, 
     return g, d
 
 
-_RESNET = dict(options=ARCH_OPTIONS, head="sigmoid", inits=tuple(INITS), upsamples=("unpool", "nearest"))
+_RESNET = dict(options=(*ARCH_OPTIONS, "g_lrelu"), head="sigmoid", inits=tuple(INITS), upsamples=("unpool", "nearest"))
 ARCHITECTURES.register("resnet_cifar")(Architecture("resnet_cifar", build_resnet_cifar, (16, 32, 64), **_RESNET))
 ARCHITECTURES.register("resnet19")(Architecture("resnet19", build_resnet19, (128,), **_RESNET))

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from study.gan.models.heads import ChannelStats, Head
-from study.gan.models.layers import BN_EPS_DEFAULT, bn_eps, init_norm_layers, normal_init, normed, width_of
+from study.gan.models.layers import (BN_EPS_DEFAULT, TRICK_OPTIONS, bn_eps, down_conv, init_norm_layers, normal_init,
+                                    normed, width_of)
 from study.gan.models.registry import ARCHITECTURES, Architecture
 from study.gan.normalizers import Normalizer
 
@@ -66,15 +67,20 @@ class SNDCGANGenerator(nn.Module):
 
 
 class SNDCGANDiscriminator(nn.Module):
+    """``features(x)``: the flattened last conv map, the input of the linear output layer ``fc``."""
+
     def __init__(self, resolution: int, channels: int, width: float, norm: Normalizer, layer_table,
-                 input_range: tuple[float, float] | None):
+                 input_range: tuple[float, float] | None, avgpool: bool = False):
         super().__init__()
         lrelu = lambda: nn.LeakyReLU(0.1)  # noqa: E731
         layers: list[nn.Module] = []
         cin = channels
         for i, (k, s, c) in enumerate(layer_table):
             cout = width_of(c, width)
-            layers.append(normed(norm, nn.Conv2d(cin, cout, k, s, 1), INIT))
+            if s == 2:  # 4x4 stride 2, or (d_avgpool) 3x3 stride 1 then 2x2 average pooling
+                layers += down_conv(norm, cin, cout, INIT, avgpool)
+            else:
+                layers.append(normed(norm, nn.Conv2d(cin, cout, k, s, 1), INIT))
             if i > 0:
                 layers.append(norm.feature_norm(cout, eps=BN_EPS_DEFAULT))
             layers.append(norm.activation(cout, lrelu))
@@ -85,10 +91,13 @@ class SNDCGANDiscriminator(nn.Module):
         low, high = input_range or (-1.0, 1.0)
         self.in_scale, self.in_shift = 2.0 / (high - low), -2.0 * low / (high - low) - 1.0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         if self.in_scale != 1.0 or self.in_shift != 0.0:
             x = x * self.in_scale + self.in_shift
-        return self.fc(self.body(x).flatten(1)).squeeze(1)
+        return self.body(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x)).squeeze(1)
 
 
 def build_sndcgan(*, resolution: int, channels: int, z_dim: int, width: float, d_norm: Normalizer,
@@ -96,7 +105,8 @@ def build_sndcgan(*, resolution: int, channels: int, z_dim: int, width: float, d
                   options: frozenset[str] = frozenset(), init: str = "compare_gan",
                   upsample: str = "transposed") -> tuple[nn.Module, nn.Module]:
     g = SNDCGANGenerator(resolution, channels, z_dim, width, g_norm, head, head_stats, G_BN_EPS, flat_norm=True)
-    d = SNDCGANDiscriminator(resolution, channels, width, d_norm, D_LAYERS, (head.low, head.high))
+    d = SNDCGANDiscriminator(resolution, channels, width, d_norm, D_LAYERS, (head.low, head.high),
+                             avgpool="d_avgpool" in options)
     init_norm_layers(g)
     init_norm_layers(d)
     return g, d
@@ -108,13 +118,13 @@ def build_sndcgan_paper(*, resolution: int, channels: int, z_dim: int, width: fl
                         upsample: str = "transposed") -> tuple[nn.Module, nn.Module]:
     g = SNDCGANGenerator(resolution, channels, z_dim, width, g_norm, head, head_stats, bn_eps(options),
                          flat_norm=False)
-    d = SNDCGANDiscriminator(resolution, channels, width, d_norm, D_LAYERS_PAPER, None)
+    d = SNDCGANDiscriminator(resolution, channels, width, d_norm, D_LAYERS_PAPER, None, avgpool="d_avgpool" in options)
     init_norm_layers(g)
     init_norm_layers(d)
     return g, d
 
 
 ARCHITECTURES.register("sndcgan")(
-    Architecture("sndcgan", build_sndcgan, RESOLUTIONS, options=(), head="tanh01"))
+    Architecture("sndcgan", build_sndcgan, RESOLUTIONS, options=TRICK_OPTIONS, head="tanh01"))
 ARCHITECTURES.register("sndcgan_paper")(
-    Architecture("sndcgan_paper", build_sndcgan_paper, RESOLUTIONS, head="tanh"))
+    Architecture("sndcgan_paper", build_sndcgan_paper, RESOLUTIONS, options=("eps", *TRICK_OPTIONS), head="tanh"))

@@ -56,7 +56,7 @@ def test_the_old_ls_name_is_refused_with_what_to_write_instead():
     ({"learning_rate": 0.1}, r"trial\.learning_rate: unknown setting; allowed: arch_options, architecture"),
     ({"step_unit": "epochs"}, r"trial\.step_unit: invalid value 'epochs'; allowed: discriminator, generator"),
     ({"label_smoothing": 0.1, "loss": "wgan"}, r"trial\.loss: invalid value 'wgan'; allowed: mm, ns with label_smoothing"),
-    ({"arch_options": "skip"}, r"trial\.arch_options: invalid value 'skip'; allowed: .*\['eps'\] for dcgan"),
+    ({"arch_options": "skip"}, r"trial\.arch_options: invalid value 'skip'; allowed: .*\['eps', 'g_lrelu', 'd_avgpool'\] for dcgan"),
     ({"architecture": "resnet_cifar", "resolution": 32, "arch_options": "skip+wide"}, r"trial\.arch_options"),
     ({"g_ema": 1.0}, r"trial\.g_ema: invalid value 1\.0"),
     ({"precision": "fp8"}, r"trial\.precision: invalid value 'fp8'; allowed: fp32, bf16"),

@@ -92,3 +92,23 @@ def test_sample_every_keeps_every_evaluation_and_zero_keeps_none(tmp_path):
     run_trial(TrialConfig.from_dict({**TINY, "sample_grid": 0}), lambda row: None,
               artifacts=ArtifactDir(str(tmp_path / "b"), "k"))
     assert not (tmp_path / "b" / "samples").exists() and (tmp_path / "b" / "generators" / "k" / "best.pt").is_file()
+
+
+def test_a_conditional_trials_grid_shows_class_i_mod_classes_in_cell_i(tmp_path):
+    from study.gan.samples import grid_labels
+
+    run_trial(TrialConfig.from_dict({**TINY, "conditional": True, "steps": 20}), lambda row: None,
+              artifacts=ArtifactDir(str(tmp_path), "c"))
+    gen = load_generator(str(tmp_path / "generators" / "c" / "best.pt"), device="cpu")
+    z = grid_latents(10, 16, "uniform", 5)
+    assert grid_labels(10, 10).tolist() == list(range(10))
+    with torch.no_grad():
+        x = gen.module.eval()(z, grid_labels(10, 10))
+    want = ((x - gen.low) / (gen.high - gen.low)).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+    with Image.open(tmp_path / "samples" / "c" / "best.png") as im:
+        got = np.asarray(im)
+    h, w = want.shape[-2:]
+    for i in range(10):
+        top, left = 2 + (i // 4) * (h + 2), 2 + (i % 4) * (w + 2)
+        assert (got[top:top + h, left:left + w] == want[i, 0]).all(), f"cell {i}"
+    assert gen.sample(4, seed=0).shape == (4, 1, 8, 8)  # export and sampling work for a conditional G

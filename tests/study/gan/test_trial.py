@@ -135,7 +135,13 @@ def test_deterministic_mode_is_restored_after_the_trial():
     assert not torch.are_deterministic_algorithms_enabled()
 
 
-@pytest.mark.parametrize("extra", [{}, {"g_ema": 0.9, "d_norm": "sn", "penalty": "gp", "penalty_lambda": 1.0}])
+@pytest.mark.parametrize("extra", [
+    {}, {"g_ema": 0.9, "d_norm": "sn", "penalty": "gp", "penalty_lambda": 1.0},
+    # issue 14's tricks carry state (the historical means) or draw randomness (labels, dropout)
+    {"historical_averaging": 0.1, "conditional": True, "d_minibatch": "discrimination", "feature_matching": 0.5,
+     "label_noise": True, "label_flip": 0.1, "g_dropout": 0.5, "metrics": "fid+intra_fid"},
+    {"g_norm": "vbn", "g_ema": 0.9, "d_minibatch": "stddev", "arch_options": "g_lrelu+d_avgpool"},
+])
 def test_a_trial_resumed_from_its_state_ends_exactly_like_an_uninterrupted_one(tmp_path, extra):
     cfg = TrialConfig.from_dict({**TINY, "steps": 60, "eval_every": 20, **extra})
     straight = []
