@@ -43,16 +43,9 @@ def summarize(top: pd.DataFrame, by: Sequence[str] | str, metric: str = "fid") -
 def outcome_fractions(df: pd.DataFrame, by: Sequence[str] | str) -> pd.DataFrame:
     """Per group: number of trials and the fraction that were ok, diverged and failed (and
     stopped, when early stopping ended any)."""
-    by = _by(by)
-    counts = pd.crosstab([df[b].astype("object") for b in by], df["status"].astype("object"))
-    statuses = ["ok", "diverged", "failed"] + (["stopped"] if "stopped" in counts else [])
-    for s in statuses:
-        if s not in counts:
-            counts[s] = 0
-    total = counts[statuses].sum(axis=1)
-    out = counts[statuses].div(total, axis=0)
-    out.insert(0, "trials", total)
-    out.columns.name = None
+    counts = outcome_counts(df, by)
+    out = counts.drop(columns="trials").div(counts["trials"], axis=0)
+    out.insert(0, "trials", counts["trials"])
     return out
 
 

@@ -248,8 +248,9 @@ def parse_spec(data: Any) -> StudySpec:
 
     raw = {} if top.get("factors") is None else top["factors"]
     bundles = _parse_bundles(raw, trial)
-    factors_raw = _mapping("factors", {k: v for k, v in raw.items() if k not in bundles} if isinstance(raw, Mapping)
-                           else raw, tuple(f.name for f in fields(TrialConfig)))
+    # checked only: a mapping whose plain factors name TrialConfig fields
+    _mapping("factors", {k: v for k, v in raw.items() if k not in bundles} if isinstance(raw, Mapping)
+             else raw, tuple(f.name for f in fields(TrialConfig)))
     factors = []
     for k, values in raw.items() if isinstance(raw, Mapping) else ():
         if k in bundles:

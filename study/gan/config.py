@@ -217,7 +217,7 @@ class TrialConfig:
         from study.gan.data.transform import CROPS
 
         if self.dataset not in SOURCES:  # the embedded digits: no files, no crop
-            check("crop", self.crop == "", f"'' (digits are rendered, not cropped)")
+            check("crop", self.crop == "", "'' (digits are rendered, not cropped)")
             check("train_split", self.train_split == "", "'' (digits have one fixed split)")
             return self
         source = SOURCES.get(self.dataset)

@@ -12,7 +12,7 @@ import tempfile
 from typing import Any
 
 from study.engine.tune.searcher import ARTIFACTS, request_of
-from study.gan.metrics.inception_weights import sha256_of
+from study.gan.hashing import sha256_of
 
 CHECKPOINT_FILE = "trial_state.pt"
 DIGEST_FILE = "trial_state.sha256"

@@ -33,6 +33,7 @@ import numpy as np
 from study.gan.data.errors import DataError
 from study.gan.data.sources import PREPARED_DIR_ENV, SOURCES, DataOptions, Located, Source
 from study.gan.data.transform import CROPS
+from study.gan.hashing import sha256_of
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -53,14 +54,6 @@ class PreparedSet:
     def labels(self, split: str) -> np.ndarray | None:
         path = self.path / f"{split}_labels.npy"
         return np.load(path) if path.is_file() else None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def resolved(options: DataOptions) -> tuple[Source, str, str]:
@@ -173,7 +166,7 @@ def _build(options: DataOptions, located: Located, path: Path) -> None:
             "layout": "(n, channels, height, width)", "crop": crop, "crop_policy": CROPS[crop],
             "train_split": train_split, "source": _source_record(located),
             "splits": {s: {"count": n, "bytes": (tmp / f"{s}.npy").stat().st_size,
-                           "sha256": sha256_file(tmp / f"{s}.npy"), "labels": s in plan.labels}
+                           "sha256": sha256_of(tmp / f"{s}.npy"), "labels": s in plan.labels}
                        for s, n in plan.counts.items()},
             "split": plan.split_info, "fid_real_samples": source.fid_real_samples,
             "channel_mean": [round(float(m), 8) for m in mean], "channel_std": [round(float(s), 8) for s in std],
@@ -209,7 +202,7 @@ def channel_statistics(train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _source_record(located: Located) -> dict[str, Any]:
     base = located.root if located.kind in ("dir",) else located.root.parent
     files = [{"path": p.relative_to(base).as_posix() if p.is_relative_to(base) else p.name,
-              "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in located.files]
+              "bytes": p.stat().st_size, "sha256": sha256_of(p)} for p in located.files]
     record: dict[str, Any] = {"kind": located.kind, "name": located.root.name, "files_count": len(files),
                               "bytes": sum(f["bytes"] for f in files)}
     if len(files) <= LISTED_FILES_MAX:

@@ -13,7 +13,6 @@ into study.gan.metrics.inception_net.FIDInceptionV3.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -22,6 +21,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from study.gan.hashing import sha256_of
 
 
 @dataclass(frozen=True)
@@ -57,14 +58,6 @@ def cache_dir() -> Path:
 
 def default_path() -> Path:
     return cache_dir() / "inception-2015-12-05-default_1.pt"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def verify(path: Path) -> KnownWeights:
