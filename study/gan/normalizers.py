@@ -62,8 +62,22 @@ def _no_norm(channels: int, eps: float = 1e-5) -> nn.Module:
     return nn.Identity()
 
 
+class SpectralNorm(parametrizations._SpectralNorm):
+    """torch's spectral-norm parametrization with its power iteration written without ``out=``
+    (``F.normalize(..., out=u)`` has no batching rule), so that stacked trials can run it under
+    ``torch.func.vmap`` (study/gan/fused/). Same u, v, sigma and state-dict keys as torch's."""
+
+    @torch.no_grad()
+    def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
+        for _ in range(n_power_iterations):
+            self._u.copy_(torch.nn.functional.normalize(torch.mv(weight_mat, self._v), dim=0, eps=self.eps))
+            self._v.copy_(torch.nn.functional.normalize(torch.mv(weight_mat.H, self._u), dim=0, eps=self.eps))
+
+
 def _spectral(layer: nn.Module, last: bool = False) -> nn.Module:
-    return parametrizations.spectral_norm(layer, n_power_iterations=1, eps=1e-12)
+    """``parametrizations.spectral_norm(layer, n_power_iterations=1, eps=1e-12)`` with SpectralNorm."""
+    parametrize.register_parametrization(layer, "weight", SpectralNorm(layer.weight, 1, _output_dim(layer), 1e-12))
+    return layer
 
 
 def _weight_norm(layer: nn.Module, last: bool = False) -> nn.Module:

@@ -44,13 +44,21 @@ class PenaltyInputs:
     high: float = 1.0
 
 
+Points = Callable[[Tensor, Tensor, "torch.Generator | None", float, float], Tensor]
+
+
 @dataclass(frozen=True)
 class Penalty:
-    """A registered penalty: its function, whether it is active, and its BO lambda range."""
+    """A registered penalty: its function, whether it is active, and its BO lambda range.
+
+    ``points``: for a slope penalty, where the gradient norm is taken, ``(real, fake, gen, low,
+    high) -> points``; a fused group (study/gan/fused/) draws them member by member and takes
+    every member's slopes in one batched double backward."""
 
     fn: Callable[[PenaltyInputs], Tensor]
     active: bool = True
     lambda_range: tuple[float, float] | None = (1e-1, 1e2)  # Kurach et al. Table 2, log scale
+    points: Points | None = None
 
     def __call__(self, x: PenaltyInputs) -> Tensor:
         return self.fn(x)
@@ -60,9 +68,10 @@ PENALTIES: Registry[Penalty] = Registry("penalty")
 WEIGHTED = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 
-def register(name: str, active: bool = True, lambda_range: tuple[float, float] | None = (1e-1, 1e2)):
+def register(name: str, active: bool = True, lambda_range: tuple[float, float] | None = (1e-1, 1e2),
+             points: Points | None = None):
     def add(fn: Callable[[PenaltyInputs], Tensor]) -> Callable[[PenaltyInputs], Tensor]:
-        PENALTIES.register(name)(Penalty(fn, active, lambda_range if active else None))
+        PENALTIES.register(name)(Penalty(fn, active, lambda_range if active else None, points))
         return fn
 
     return add
@@ -76,28 +85,42 @@ def no_penalty(x: PenaltyInputs) -> Tensor:
 SLOPE_EPS = 1e-4  # compare_gan v2 gans_with_penalty: tf.sqrt(0.0001 + tf.reduce_sum(tf.square(g), ...))
 
 
-def slope_penalty(d: nn.Module, points: Tensor) -> Tensor:
-    """E[(sqrt(1e-4 + ||grad D(points)||^2) - 1)^2], differentiable w.r.t. D's parameters."""
+def slope_penalty(d: Callable[[Tensor], Tensor], points: Tensor, batch_dims: int = 1) -> Tensor:
+    """E[(sqrt(1e-4 + ||grad D(points)||^2) - 1)^2], differentiable w.r.t. D's parameters.
+
+    ``batch_dims`` 2: ``points`` is (members, batch, ...) and ``d`` a stacked D; one value per
+    member. The gradient of the summed outputs is each example's own (examples and members are
+    independent up to batch norm, which the single-trial form shares)."""
     points = points.detach().requires_grad_(True)
     out = d(points)
     (grad,) = torch.autograd.grad(out.sum(), points, create_graph=True)
-    slopes = torch.sqrt(SLOPE_EPS + grad.flatten(1).pow(2).sum(1))
-    return ((slopes - 1.0) ** 2).mean()
+    slopes = torch.sqrt(SLOPE_EPS + grad.flatten(batch_dims).pow(2).sum(-1))
+    return ((slopes - 1.0) ** 2).mean(-1)
 
 
-@register("gp")
-def gradient_penalty(x: PenaltyInputs) -> Tensor:
-    real = x.real.detach()
+def interpolates(real: Tensor, fake: Tensor, gen: torch.Generator | None, low: float, high: float) -> Tensor:
+    """WGAN-GP's x_hat = a x + (1 - a) G(z), a ~ U[0, 1] per example."""
+    real = real.detach()
     shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(shape, generator=x.gen, device=real.device, dtype=real.dtype)
-    return slope_penalty(x.d, alpha * real + (1.0 - alpha) * x.fake.detach())
+    alpha = torch.rand(shape, generator=gen, device=real.device, dtype=real.dtype)
+    return alpha * real + (1.0 - alpha) * fake.detach()
 
 
-@register("dragan")
+def dragan_points(real: Tensor, fake: Tensor, gen: torch.Generator | None, low: float, high: float) -> Tensor:
+    """DRAGAN's x + std(x) (u - 0.5), u ~ U[0, 1) per element, clipped to the data range."""
+    real = real.detach()
+    u = torch.rand(real.shape, generator=gen, device=real.device, dtype=real.dtype)
+    return (real + real.std(correction=0) * (u - 0.5)).clamp(low, high)
+
+
+@register("gp", points=interpolates)
+def gradient_penalty(x: PenaltyInputs) -> Tensor:
+    return slope_penalty(x.d, interpolates(x.real, x.fake, x.gen, x.low, x.high))
+
+
+@register("dragan", points=dragan_points)
 def dragan_penalty(x: PenaltyInputs) -> Tensor:
-    real = x.real.detach()
-    u = torch.rand(real.shape, generator=x.gen, device=real.device, dtype=real.dtype)
-    return slope_penalty(x.d, (real + real.std(correction=0) * (u - 0.5)).clamp(x.low, x.high))
+    return slope_penalty(x.d, dragan_points(x.real, x.fake, x.gen, x.low, x.high))
 
 
 def weight_matrices(d: nn.Module) -> list[Tensor]:

@@ -159,7 +159,7 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
               "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
               "fid_split": evaluator.split, "fid_real_samples": evaluator.real_samples,
               "fid_real_stats_sha256": evaluator.stats_sha256,
-              "data_manifest_sha256": data.manifest_sha256}
+              "data_manifest_sha256": data.manifest_sha256, "step_mode": "eager", "fused_members": 1}
 
     step, best_fid, g_iter = 0, math.inf, 0
     if state is not None:

@@ -1,0 +1,362 @@
+"""A fused group: trials of one model trained together in one process, one batched step each.
+
+Members share what ``grouping.fusion_key`` fixes and differ in learning rates, betas, lambda and
+seed. Member i is built, seeded and fed exactly as ``run_trial`` would build and feed it alone:
+its networks are initialised under ``torch.manual_seed(seed_i)``, its batches, latents and
+penalty points come from its own generator in the same order, and its Adam uses its own lr and
+betas (study/gan/fused/adam.py). Its losses therefore follow the solo trial's within float
+rounding (tests/study/gan/test_fused.py checks 1e-4 relative over 20 steps).
+
+Each member has its own rows, best FID, kept files and checkpoint (in the solo trial's format,
+so a member's state resumes alone or in a group). A member whose loss turns non-finite is
+reported ``diverged`` at the step it happened and leaves the stacks; the others go on.
+
+``report(rows, states)`` is called once per event (an evaluation, or divergences found at a
+host check) with one entry per member given at the start: its row, or None when it has
+nothing new; ``states`` likewise (None unless ``checkpoints``).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+
+from study.gan.artifacts import BEST_GENERATOR, GENERATORS, SAMPLES, Artifacts
+from study.gan.config import TrialConfig
+from study.gan.data import DataOptions, load_dataset
+from study.gan.data.loader import batches
+from study.gan.device import device_name, pick_device
+from study.gan.export import generator_payload, payload_bytes
+from study.gan.fused.adam import StackedAdam
+from study.gan.fused.grouping import fusion_key, unfusable
+from study.gan.fused.stacked import Stacked
+from study.gan.losses import LOSSES
+from study.gan.metrics.evaluator import Evaluator
+from study.gan.metrics.inception_weights import cache_dir
+from study.gan.models import HEADS, build_models
+from study.gan.normalizers import NORMALIZERS
+from study.gan.penalties import PENALTIES, PenaltyInputs, slope_penalty
+from study.gan.samples import grid_latents, grid_png
+from study.gan.trial import (FINITE_CHECK_EVERY, _deterministic, critic_steps, head_statistics, sample_z)
+
+Tensor = torch.Tensor
+GroupReport = Callable[[list, list], None]  # report(rows, states): one entry (or None) per member
+
+
+def check_group(cfgs: list[TrialConfig]) -> None:
+    """A group is one model's trials: refuse anything else, naming the member and the field."""
+    if not cfgs:
+        raise ValueError("fused group: no members")
+    for i, cfg in enumerate(cfgs):
+        why = unfusable(cfg)
+        if why:
+            raise ValueError(f"fused group: member {i}: {why}")
+        if fusion_key(cfg) != fusion_key(cfgs[0]):
+            first, this = cfgs[0].to_dict(), cfg.to_dict()
+            differ = next(k for k in first if first[k] != this[k] and k in this)
+            raise ValueError(f"fused group: member {i} differs from member 0 in {differ} "
+                             f"({this[differ]!r} vs {first[differ]!r}); only lr, lr_d, beta1, beta2, "
+                             "penalty_lambda and seed may differ")
+
+
+def run_group(cfgs: list[TrialConfig], report: GroupReport, states: list[dict[str, Any]] | None = None,
+              checkpoints: bool = False, artifacts: list[Artifacts | None] | None = None) -> list[dict[str, Any]]:
+    """Train ``cfgs`` as one fused group; return each member's last row (in ``cfgs``' order)."""
+    cfgs = [c.validated() for c in cfgs]
+    check_group(cfgs)
+    if states is not None and len({(s["step"], s["g_iter"]) for s in states}) != 1:
+        raise ValueError("fused group: members' states are at different steps; resume them alone or regroup")
+    with _deterministic(cfgs[0].deterministic), contextlib.ExitStack() as stack:
+        return _Group(cfgs, report, states, checkpoints, artifacts or [None] * len(cfgs), stack).run()
+
+
+@dataclass
+class _Member:
+    """What the group keeps of one member outside the stacks."""
+
+    cfg: TrialConfig
+    gen: torch.Generator
+    artifacts: Artifacts | None
+    best_fid: float = math.inf
+    wall_offset: float = 0.0
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+class _Group:
+    def __init__(self, cfgs: list[TrialConfig], report: GroupReport, states: list[dict[str, Any]] | None,
+                 checkpoints: bool, artifacts: list[Artifacts | None], stack: contextlib.ExitStack) -> None:
+        self.start = time.perf_counter()
+        cfg = self.cfg = cfgs[0]
+        self.report, self.checkpoints = report, checkpoints
+        self.device = device = pick_device(cfg.device)
+        if device.type == "cpu":
+            torch.set_num_threads(cfg.threads)
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if cfg.precision == "bf16" and device.type == "cuda"
+                         else contextlib.nullcontext())
+        self.head = head = HEADS.get(cfg.g_head)
+        data = load_dataset(cfg.dataset, cfg.resolution, cfg.channels, DataOptions.from_config(cfg))
+        self.train = batches(data.train, device, head.low, head.high, cfg.batch_size, cfg.seed)
+        stack.callback(self.train.close)
+        stats = head_statistics(data, head.low, head.high)
+        gs, ds = [], []
+        for c in cfgs:  # each member initialised as its solo trial is
+            torch.manual_seed(c.seed)
+            g, d = build_models(c.architecture, resolution=c.resolution, channels=c.channels, z_dim=c.z_dim,
+                                width=c.width, d_norm=NORMALIZERS.get(c.d_norm), g_norm=NORMALIZERS.get(c.g_norm),
+                                head=head, head_stats=stats, options=c.arch_option_set(), init=c.init,
+                                upsample=c.upsample)
+            gs.append(g.to(device))
+            ds.append(d.to(device))
+        self.members = [_Member(c, torch.Generator(device=device).manual_seed(c.seed), a)
+                        for c, a in zip(cfgs, artifacts)]
+        self.live = list(range(len(cfgs)))  # stack row -> member index
+        self.g, self.d = Stacked(gs), Stacked(ds)
+        self.g_module = gs[0]  # a module to load a member into (evaluation, files, checkpoints)
+        self.d_module = ds[0]
+        del gs, ds
+        self.ema = ({n: t.detach().clone() for n, t in {**self.g.params, **self.g.buffers}.items()}
+                    if cfg.g_ema else None)
+        self.ema_count = 0
+        self.opt_g = StackedAdam(self.g.trainable_params(), [c.lr for c in cfgs], [c.beta1 for c in cfgs],
+                                 [c.beta2 for c in cfgs])
+        self.opt_d = StackedAdam(self.d.trainable_params(), [c.d_lr for c in cfgs], [c.beta1 for c in cfgs],
+                                 [c.beta2 for c in cfgs])
+        self.lam = torch.tensor([c.penalty_lambda for c in cfgs], device=device)
+        self.loss, self.penalty = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
+        self.evaluator = Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
+                                   cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples,
+                                   cfg.recon_steps, cache=cache_dir(), real_samples=cfg.eval_real_samples,
+                                   stats_file=cfg.fid_stats)
+        self.eval_z = self.evaluator.latents(cfg.z_dim, cfg.z_dist)
+        self.grid_z = (grid_latents(cfg.sample_grid, cfg.z_dim, cfg.z_dist, cfg.sample_seed)
+                       if any(a is not None for a in artifacts) and cfg.sample_grid else None)
+        ev = self.evaluator
+        self.common = {"device_name": device_name(device), "hostname": socket.gethostname(),
+                       "torch_version": torch.__version__, "feature_extractor": ev.extractor.name,
+                       "fid_samples": ev.samples, "fid_split": ev.split, "fid_real_samples": ev.real_samples,
+                       "fid_real_stats_sha256": ev.stats_sha256, "data_manifest_sha256": data.manifest_sha256,
+                       "step_mode": "eager", "fused_members": len(cfgs)}
+        self.step, self.g_iter = 0, 0
+        if states is not None:
+            self._restore(states)
+        self.common["restored_from_step"] = self.step
+        self.d_val = self.g_val = torch.zeros(len(cfgs), device=device)
+
+    # ---- checkpoints: each member's in the solo trial's format ------------------------------------
+    def _restore(self, states: list[dict[str, Any]]) -> None:
+        for row, state in enumerate(states):
+            self.g.load_member(row, state["g"])
+            self.d.load_member(row, state["d"])
+            self.opt_g.load_member(row, self.g.member(row, self.g_module), state["opt_g"])
+            self.opt_d.load_member(row, self.d.member(row, self.d_module), state["opt_d"])
+            if self.ema is not None:
+                for n, t in self.ema.items():
+                    t[row].copy_(state["g_eval"][f"module.{n}"])
+                self.ema_count = int(state["g_eval"]["n_averaged"])
+            m = self.members[row]
+            m.gen.set_state(state["gen"])
+            m.best_fid, m.wall_offset = state["best_fid"], float(state.get("wall_time_s", 0.0))
+        torch.set_rng_state(states[0]["torch_rng"])
+        self.step, self.g_iter = states[0]["step"], states[0]["g_iter"]
+
+    def _state(self, row: int) -> dict[str, Any]:
+        m = self.members[self.live[row]]
+        g_state, d_state = self.g.member_state(row), self.d.member_state(row)
+        g_eval = None
+        if self.ema is not None:
+            g_eval = {"n_averaged": torch.tensor(self.ema_count, dtype=torch.long),
+                      **{f"module.{n}": self.ema[n][row].clone() for n in g_state}}
+        return {"g": g_state, "d": d_state,
+                "opt_g": self.opt_g.member_state(row, self.g.member(row, self.g_module)),
+                "opt_d": self.opt_d.member_state(row, self.d.member(row, self.d_module)),
+                "g_eval": g_eval, "gen": m.gen.get_state(), "torch_rng": torch.get_rng_state(), "step": self.step,
+                "best_fid": m.best_fid, "g_iter": self.g_iter, "wall_time_s": self._wall(m)}
+
+    def _wall(self, m: _Member) -> float:
+        return time.perf_counter() - self.start + m.wall_offset
+
+    # ---- the batched step -------------------------------------------------------------------------
+    def _draw(self, fn: Callable[[torch.Generator], Tensor]) -> Tensor:
+        return torch.stack([fn(self.members[i].gen) for i in self.live])
+
+    def _penalty(self, real: Tensor, fake: Tensor) -> Tensor:
+        """Each member's penalty value (live members, in stack order)."""
+        head, pen = self.head, self.penalty
+        if pen.points is not None:
+            points = torch.stack([pen.points(real[row], fake[row], self.members[i].gen, head.low, head.high)
+                                  for row, i in enumerate(self.live)])
+            return slope_penalty(self.d, points, batch_dims=2)
+        probe = _PenaltyProbe(self.d.template, pen)
+        prefixed = {f"d.{n}": t for n, t in {**self.d.params, **self.d.buffers}.items()}
+        return vmap(lambda state, r, f: functional_call(probe, state, (r, f)))(prefixed, real, fake)
+
+    def _d_step(self) -> None:
+        cfg, bs = self.cfg, self.cfg.batch_size
+        real = self._draw(lambda gen: self.train.next(bs, gen))
+        z = self._draw(lambda gen: sample_z(bs, cfg.z_dim, cfg.z_dist, gen, self.device))
+        with self.autocast:
+            with torch.no_grad():
+                fake = self.g(z)
+            smoothing = cfg.label_smoothing
+            d_val = vmap(lambda r, f: self.loss.d_loss(r, f, smoothing))(self.d(real), self.d(fake))
+            if self.penalty.active:
+                d_val = d_val + self.lam * self._penalty(real, fake).to(d_val.dtype)
+        params = self.d.trainable_params()
+        grads = torch.autograd.grad(d_val.sum(), list(params.values()))
+        self.opt_d.step(dict(zip(params, grads)))
+        self.d_val = d_val.detach()
+
+    def _g_step(self) -> None:
+        cfg, bs = self.cfg, self.cfg.batch_size
+        z = self._draw(lambda gen: sample_z(bs, cfg.z_dim, cfg.z_dist, gen, self.device))
+        with self.autocast:
+            g_val = vmap(self.loss.g_loss)(self.d(self.g(z)))
+        params = self.g.trainable_params()
+        grads = torch.autograd.grad(g_val.sum(), list(params.values()))
+        self.opt_g.step(dict(zip(params, grads)))
+        self.g_val = g_val.detach()
+        if self.ema is not None:
+            self._ema_update()
+
+    @torch.no_grad()
+    def _ema_update(self) -> None:
+        """torch's AveragedModel(use_buffers=True) with get_ema_multi_avg_fn: a copy at the first
+        update, then ema <- lerp(ema, current, 1 - decay) (integer buffers: rounded down)."""
+        decay = self.cfg.g_ema
+        current = {**self.g.params, **self.g.buffers}
+        for n, e in self.ema.items():
+            c = current[n].detach()
+            if self.ema_count == 0:
+                e.copy_(c)
+            elif e.is_floating_point():
+                e.lerp_(c, 1 - decay)
+            else:
+                e.copy_(e * decay + c * (1 - decay))
+        self.ema_count += 1
+
+    def _keep_rows(self, rows: list[int]) -> None:
+        """Only these stack rows go on (the others diverged)."""
+        index = torch.tensor(rows, device=self.device)
+        self.live = [self.live[r] for r in rows]
+        self.g.keep(index)
+        self.d.keep(index)
+        self.opt_g.keep(index, self.g.trainable_params())
+        self.opt_d.keep(index, self.d.trainable_params())
+        self.lam = self.lam[index]
+        self.d_val, self.g_val = self.d_val[index], self.g_val[index]
+        if self.ema is not None:
+            self.ema = {n: e[index].clone() for n, e in self.ema.items()}
+
+    # ---- rows -----------------------------------------------------------------------------------
+    def _row(self, row: int, status: str, fid: float, error: str = "", final: bool = False,
+             extra: dict | None = None, step: int | None = None) -> dict[str, Any]:
+        m = self.members[self.live[row]]
+        if math.isfinite(fid):
+            m.best_fid = min(m.best_fid, fid)
+        m.last = {"step": self.step if step is None else step, "fid": fid,
+                  "best_fid": m.best_fid if math.isfinite(m.best_fid) else float("nan"),
+                  "d_loss": float(self.d_val[row]), "g_loss": float(self.g_val[row]), "status": status,
+                  "error": error, "is_final": final, "wall_time_s": self._wall(m), **self.common, **(extra or {})}
+        return m.last
+
+    def _emit(self, rows: dict[int, dict[str, Any]], states: dict[int, dict[str, Any]]) -> None:
+        """One report for this event: stack row -> row (and state), as per-member lists."""
+        n = len(self.members)
+        out_rows: list = [None] * n
+        out_states: list = [None] * n
+        for row, r in rows.items():
+            out_rows[self.live[row]] = r
+            out_states[self.live[row]] = states.get(row)
+        self.report(out_rows, out_states)
+
+    def _keep_files(self, row: int, evaluated: nn.Module, fid: float, final: bool) -> None:
+        m = self.members[self.live[row]]
+        if m.artifacts is None:
+            return
+        png = grid_png(evaluated, self.grid_z, self.head.low, self.head.high) if self.grid_z is not None else None
+        if fid < m.best_fid:
+            m.artifacts.write(GENERATORS, BEST_GENERATOR,
+                              payload_bytes(generator_payload(m.cfg, evaluated, step=self.step, fid=fid)))
+            if png is not None:
+                m.artifacts.write(SAMPLES, "best.png", png)
+        if png is not None and final:
+            m.artifacts.write(SAMPLES, "final.png", png)
+        if png is not None and m.cfg.sample_every:
+            m.artifacts.write(SAMPLES, f"step-{self.step:09d}.png", png)
+
+    def _evaluate(self) -> None:
+        final = self.step >= self.cfg.steps
+        rows, states, keep = {}, {}, []
+        for row in range(len(self.live)):
+            if self.ema is not None:
+                self.g_module.load_state_dict({n: self.ema[n][row] for n in self.g_module.state_dict()})
+                evaluated = self.g_module
+            else:
+                evaluated = self.g.member(row, self.g_module)
+            result = self.evaluator(evaluated, self.eval_z, self.head.low, self.head.high, self.cfg.z_dim)
+            if not math.isfinite(result.fid):
+                rows[row] = self._row(row, "diverged", result.fid, f"non-finite generator output at step {self.step}",
+                                      final=True)
+                continue
+            self._keep_files(row, evaluated, result.fid, final)
+            rows[row] = self._row(row, "ok", result.fid, final=final, extra=result.extra)
+            keep.append(row)
+            if self.checkpoints and not final:
+                states[row] = self._state(row)
+        self._emit(rows, states)
+        if len(keep) < len(self.live):
+            self._keep_rows(keep)
+
+    def _check_finite(self, pending: list[tuple[int, Tensor]]) -> bool:
+        """The host check: members with a non-finite loss since the last check are reported
+        diverged at their first bad step and leave the group. False once none is left."""
+        flags = torch.stack([f for _, f in pending]).cpu()  # (checks, live members)
+        steps = [s for s, _ in pending]
+        pending.clear()
+        bad = {row: steps[int((~flags[:, row]).nonzero()[0])] for row in range(flags.shape[1])
+               if not bool(flags[:, row].all())}
+        if not bad:
+            return True
+        rows = {row: self._row(row, "diverged", float("nan"), f"non-finite loss at step {s}", final=True, step=s)
+                for row, s in bad.items()}
+        self._emit(rows, {})
+        self._keep_rows([r for r in range(len(self.live)) if r not in bad])
+        return bool(self.live)
+
+    def run(self) -> list[dict[str, Any]]:
+        cfg = self.cfg
+        pending: list[tuple[int, Tensor]] = []
+        while self.step < cfg.steps and self.live:
+            n_critic = critic_steps(cfg, self.g_iter)
+            for _ in range(n_critic):
+                self._d_step()
+            self._g_step()
+            self.g_iter += 1
+            prev = self.step
+            self.step += n_critic if cfg.step_unit == "discriminator" else 1
+            pending.append((self.step, torch.isfinite(self.d_val) & torch.isfinite(self.g_val)))
+            crossed_eval = self.step // cfg.eval_every > prev // cfg.eval_every
+            if crossed_eval or len(pending) >= FINITE_CHECK_EVERY or self.step >= cfg.steps:
+                if not self._check_finite(pending):
+                    break
+            if crossed_eval or self.step >= cfg.steps:
+                self._evaluate()
+        return [m.last for m in self.members]
+
+
+class _PenaltyProbe(nn.Module):
+    """A penalty of D's weights (l2, ortho) as a module, so functional_call can run it per member."""
+
+    def __init__(self, d: nn.Module, penalty) -> None:
+        super().__init__()
+        self.d, self.penalty = d, penalty
+
+    def forward(self, real: Tensor, fake: Tensor) -> Tensor:
+        return self.penalty(PenaltyInputs(self.d, real, fake))
