@@ -203,6 +203,20 @@ class RoundsScheduler:
             return FINISHED
         return None  # every model waits for its round to finish
 
+    def take_more(self, model: str, alike, ids: list[str]) -> list[TrialRequest]:
+        """More of ``model``'s queued trials of this round that are ``alike`` (one per id in
+        ``ids``, at most): handed out now under those ids, for a fused group."""
+        queue, taken, kept = self.queue[model], [], deque()
+        while queue:
+            req, number = queue.popleft()
+            if len(taken) < len(ids) and alike(req):
+                self.live[ids[len(taken)]] = (model, number)
+                taken.append(req)
+            else:
+                kept.append((req, number))
+        queue.extend(kept)
+        return taken
+
     def done(self) -> bool:
         return all(self.round[m.name] >= self.bo.rounds for m in self.models)
 

@@ -201,7 +201,7 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         keeper.prune()  # what a driver that died left of trials that do not rank
         callback = StoreCallback(store, spec.name, provenance(), partial, log, total, flush_every_s, keeper=keeper,
                                  stopper=spec.early_stopping.scheduler if spec.early_stopping else "early-stopping")
-        searcher = StudySearcher(scheduler, artifacts=study_dir)
+        searcher = StudySearcher(scheduler, artifacts=study_dir, fuse=spec.resources.fuse)
         callbacks = [callback] + _tensorboard(spec, study_dir, log)
         while not scheduler.done():  # one Tuner per segment of at most segment_trials trials
             before, size = sum(scheduler.suggested.values()), min(scheduler.upper_bound(), segment_trials)

@@ -26,6 +26,22 @@ from study.engine.bo import METRIC, STOPPED, RoundsScheduler
 from study.engine.request import FINISHED, PHASES, TrialRequest
 from study.engine.spec import StudySpec
 from study.gan.config import TrialConfig
+from study.gan.fused.grouping import fusion_key, unfusable
+
+
+def member_id(trial_id: str, k: int) -> str:
+    """The scheduler's id of member ``k`` of a fused Tune trial."""
+    return f"{trial_id}/{k}"
+
+
+def _take(queue: deque, alike, n: int) -> list[TrialRequest]:
+    """Remove and return up to ``n`` requests of ``queue`` that are ``alike``, keeping the order of the rest."""
+    taken, kept = [], deque()
+    while queue:
+        req = queue.popleft()
+        (taken if len(taken) < n and alike(req) else kept).append(req)
+    queue.extend(kept)
+    return taken
 
 
 def best_settings(spec: StudySpec, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -126,6 +142,34 @@ class PhasedScheduler:
         if self._all_suggested():
             return FINISHED
         return None  # waiting for trials that decide what comes next
+
+    def suggest_group(self, trial_id: str, size: int) -> list[tuple[str, TrialRequest]] | None | str:
+        """Up to ``size`` trials that may train as one fused group (study/gan/fused/grouping.py):
+        the next trial, then those of the same phase and model queued after it that share its
+        fusion key (a model's BO round, its seeds, its grid settings), each under its own member
+        id ``<trial_id>/<k>``, told back one by one with ``on_trial_complete``."""
+        first_id = member_id(trial_id, 0)
+        got = self.suggest(first_id)
+        if not isinstance(got, TrialRequest):
+            return got
+        out = [(first_id, got)]
+        if size <= 1 or unfusable(got.config):
+            return out
+        key = fusion_key(got.config)
+
+        def alike(req: TrialRequest) -> bool:
+            return req.model == got.model and not unfusable(req.config) and fusion_key(req.config) == key
+
+        if got.phase == "grid":
+            more = _take(self.grid, alike, size - 1)
+        elif got.phase == "seeds":
+            more = _take(self.seeds[got.model], alike, size - 1)
+        else:
+            more = self.bo.take_more(got.model, alike, [member_id(trial_id, k) for k in range(1, size)])
+        for req in more:
+            out.append((member_id(trial_id, len(out)), req))
+            self._issue(out[-1][0], req)
+        return out
 
     def _issue(self, trial_id: str, req: TrialRequest) -> TrialRequest:
         self.live[trial_id] = req

@@ -43,3 +43,36 @@ class TrialRequest:
     def columns(self, study: str) -> dict[str, Any]:
         """Identity and config columns: everything of a row that the request fixes."""
         return {**self.identity(study), **self.config.to_dict()}
+
+
+@dataclass(frozen=True)
+class FusedRequest:
+    """Trials of one model that a worker trains together as one fused group (study/gan/fused/):
+    one Ray Tune trial, whose reports carry each member's row under ``MEMBERS``, every member
+    still its own trial in the store and in Optuna."""
+
+    members: tuple[TrialRequest, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.members) < 2:
+            raise ValueError("fused request: a group needs at least two members")
+
+
+MEMBERS = "members"  # a fused group's report: the members' rows, each with its trial_key and NEW
+NEW = "new"  # ... true for the rows this report adds (the others repeat a member's last row)
+
+
+def requests_of(request: "TrialRequest | FusedRequest") -> tuple[TrialRequest, ...]:
+    """The trials behind a request: itself, or a fused group's members."""
+    return request.members if isinstance(request, FusedRequest) else (request,)
+
+
+def member_rows(request: "TrialRequest | FusedRequest", result: dict[str, Any],
+                new_only: bool = True) -> list[tuple[TrialRequest, dict[str, Any]]]:
+    """(trial, row) pairs of one report: the report itself for a single trial; for a fused group
+    each member's row in it (only those it adds, with ``new_only``)."""
+    if not isinstance(request, FusedRequest):
+        return [(request, result)]
+    by_key = {r.trial_key: r for r in request.members}
+    return [(by_key[row["trial_key"]], row) for row in result.get(MEMBERS, [])
+            if row.get("trial_key") in by_key and (row.get(NEW) or not new_only)]

@@ -11,7 +11,7 @@ A study file::
     grid: {preset: kurach2019, select: [1, 9], where: {n_dis: 1}, seeds: [0]}
     bo: {preset: kurach2019, rounds: 12, trials_per_round: 10, sampler: gp, seed: 0, n_dis: 1,
          warm_start: false}
-    resources: {cpu: 1, gpu: 0}
+    resources: {cpu: 1, gpu: 0, fuse: 1}  # fuse: up to N trials of one model train as one fused group
     max_failures: 1
 
     seeds: {count: 50, from: [grid, bo]}   # then: each model's best setting with 50 more seeds
@@ -92,8 +92,12 @@ class EarlyStoppingSpec:
 
 @dataclass(frozen=True)
 class Resources:
+    """What one Tune trial holds; ``fuse`` > 1: that trial trains up to ``fuse`` trials of one
+    model together as a fused group (study/gan/fused/), e.g. ``{gpu: 1, fuse: 10}`` for a BO round."""
+
     cpu: float = 1.0
     gpu: float = 0.0
+    fuse: int = 1
 
 
 @dataclass(frozen=True)
@@ -274,9 +278,10 @@ def parse_spec(data: Any) -> StudySpec:
     if grid is None and bo is None:
         raise ConfigError("study: neither 'grid' nor 'bo' is set; a study needs at least one phase")
 
-    res = _mapping("resources", {} if top.get("resources") is None else top["resources"], ("cpu", "gpu"))
+    res = _mapping("resources", {} if top.get("resources") is None else top["resources"], ("cpu", "gpu", "fuse"))
     resources = Resources(cpu=_number("resources.cpu", res.get("cpu", 1), 0.01),
-                          gpu=_number("resources.gpu", res.get("gpu", 0), 0.0))
+                          gpu=_number("resources.gpu", res.get("gpu", 0), 0.0),
+                          fuse=_int("resources.fuse", res.get("fuse", 1), 1))
     if resources.gpu > 1 and resources.gpu != int(resources.gpu):
         raise ConfigError(f"resources.gpu: invalid value {resources.gpu}; allowed: a fraction <= 1 or a whole number")
     max_failures = _int("max_failures", top.get("max_failures", 1), 0)
@@ -284,6 +289,9 @@ def parse_spec(data: Any) -> StudySpec:
     seeds = _parse_seeds(top["seeds"]) if top.get("seeds") is not None else None
     keep = _int("keep_generators", top.get("keep_generators", 1), 0)
     stopping = _parse_early_stopping(top["early_stopping"]) if top.get("early_stopping") is not None else None
+    if stopping is not None and resources.fuse > 1:
+        raise ConfigError(f"resources.fuse: invalid value {resources.fuse} with early_stopping; allowed: 1 (a fused "
+                          "group is one Tune trial, which the early-stopping scheduler would stop as a whole)")
     tensorboard = top.get("tensorboard", False)
     if not isinstance(tensorboard, bool):
         raise ConfigError(f"tensorboard: invalid value {tensorboard!r}; allowed: true, false")

@@ -21,6 +21,7 @@ from ray.tune import Callback
 from study.engine.keep import GeneratorKeeper
 from study.engine.schema import REPORTED_COLUMNS
 from study.engine.store import ResultsStore
+from study.engine.request import TrialRequest, member_rows, requests_of
 from study.engine.tune.searcher import request_of
 
 
@@ -60,7 +61,11 @@ class StoreCallback(Callback):
             self.dirty.add(key)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        req = request_of(trial.config)
+        # A fused group's report carries its members' rows: each goes to its own trial's file.
+        for req, reported in member_rows(request_of(trial.config), result):
+            self._result(req, reported)
+
+    def _result(self, req: TrialRequest, result: dict[str, Any]) -> None:
         if req.trial_key not in self.base:
             self.base[req.trial_key] = {**req.columns(self.study), **self.prov}
         row = {**self.base[req.trial_key], **{k: result.get(k) for k in REPORTED_COLUMNS},
@@ -70,7 +75,11 @@ class StoreCallback(Callback):
         self._flush(req.trial_key, force=bool(row.get("is_final")))
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        req = request_of(trial.config)
+        for req in requests_of(request_of(trial.config)):
+            self._complete(req)
+        _drop_checkpoint(trial, self.log)
+
+    def _complete(self, req: TrialRequest) -> None:
         self.done += 1
         rows = self.rows.get(req.trial_key)
         if rows and not rows[-1].get("is_final"):
@@ -82,7 +91,6 @@ class StoreCallback(Callback):
         if req.trial_key in self.dirty:
             self._flush(req.trial_key, force=True)
         last = self._finish(req.trial_key)[-1]
-        _drop_checkpoint(trial, self.log)
         if self.keeper is not None and last:
             self.keeper.offer(last)
         cfg = req.config
@@ -91,11 +99,19 @@ class StoreCallback(Callback):
                  f"fid={last.get('fid', float('nan')):.2f} ({last.get('wall_time_s') or 0:.1f}s)")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        req = request_of(trial.config)
+        err = _error_text(trial)
+        reqs = requests_of(request_of(trial.config))
+        for req in reqs:
+            rows = self.rows.get(req.trial_key)
+            if len(reqs) > 1 and rows and rows[-1].get("is_final"):  # a fused member done before the error
+                self._complete(req)
+            else:
+                self._fail(req, err)
+
+    def _fail(self, req: TrialRequest, err: str) -> None:
         self.done += 1
         self.failed += 1
         prior = [r for r in self._rows(req.trial_key) if not r["is_final"]]
-        err = _error_text(trial)
         row = {**req.columns(self.study), **self.prov, "step": prior[-1]["step"] if prior else 0, "status": "failed",
                "error": err, "is_final": True, "wall_time_s": prior[-1].get("wall_time_s") if prior else None,
                "timestamp": dt.datetime.now(dt.timezone.utc)}

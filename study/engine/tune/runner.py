@@ -88,8 +88,10 @@ def trial_scheduler(spec: StudySpec):
 def trial_name(trial) -> str:
     from study.engine.tune.searcher import request_of
 
-    req = request_of(trial.config)
-    return f"{req.phase}_{req.trial_key}"
+    from study.engine.request import requests_of
+
+    reqs = requests_of(request_of(trial.config))
+    return f"{reqs[0].phase}_{reqs[0].trial_key}" + (f"+{len(reqs) - 1}" if len(reqs) > 1 else "")
 
 
 def fit(spec: StudySpec, study_dir: str, searcher, callbacks: list, total: int,

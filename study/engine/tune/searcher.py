@@ -15,26 +15,36 @@ from ray.tune.search import Searcher
 
 from study.engine.bo import METRIC
 from study.engine.phases import PhasedScheduler
-from study.engine.request import FINISHED, TrialRequest
+from study.engine.request import FINISHED, FusedRequest, TrialRequest, member_rows
 
 REQUEST = "request"  # the key of the TrialRequest in Tune's trial config
 ARTIFACTS = "artifacts"  # ... and of the URI under which a trial keeps its files (the study directory)
 
 
-def request_of(config: dict[str, Any]) -> TrialRequest:
+def request_of(config: dict[str, Any]) -> TrialRequest | FusedRequest:
     return config[REQUEST]
 
 
 class StudySearcher(Searcher):
-    def __init__(self, scheduler: PhasedScheduler, artifacts: str | None = None) -> None:
+    """``fuse`` > 1: hand out up to that many trials of one model as one fused Tune trial
+    (``PhasedScheduler.suggest_group``), whose members are told to the scheduler one by one."""
+
+    def __init__(self, scheduler: PhasedScheduler, artifacts: str | None = None, fuse: int = 1) -> None:
         super().__init__(metric=METRIC, mode="min")
-        self.scheduler, self.artifacts = scheduler, artifacts
+        self.scheduler, self.artifacts, self.fuse = scheduler, artifacts, fuse
+        self.groups: dict[str, tuple[tuple[str, TrialRequest], ...]] = {}  # trial id -> (member id, request)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the space comes from the study spec, not from Tune's param_space
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None | str:
-        got = self.scheduler.suggest(trial_id)
+        if self.fuse > 1:
+            got = self.scheduler.suggest_group(trial_id, self.fuse)
+            if isinstance(got, list) and len(got) > 1:
+                self.groups[trial_id] = tuple(got)
+                got = FusedRequest(tuple(req for _, req in got))
+        else:
+            got = self.scheduler.suggest(trial_id)
         if got == FINISHED:
             return Searcher.FINISHED
         if got is None:
@@ -42,7 +52,18 @@ class StudySearcher(Searcher):
         return {REQUEST: got} if self.artifacts is None else {REQUEST: got, ARTIFACTS: self.artifacts}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        self.scheduler.on_trial_complete(trial_id, result, error)
+        group = self.groups.pop(trial_id, None)
+        if group is None:
+            self.scheduler.on_trial_complete(trial_id, result, error)
+            return
+        # Each member as its own trial: its last row; a member with a final row did not fail
+        # with the group (an error after it finished).
+        rows = {req.trial_key: row for req, row in
+                member_rows(FusedRequest(tuple(r for _, r in group)), result or {}, new_only=False)}
+        for member_id, req in group:
+            row = rows.get(req.trial_key)
+            final = bool(row and row.get("is_final"))
+            self.scheduler.on_trial_complete(member_id, row, error and not final)
 
     def save(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "w") as f:

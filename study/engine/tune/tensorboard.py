@@ -22,6 +22,7 @@ from typing import Any
 
 from ray.tune import Callback
 
+from study.engine.request import member_rows, requests_of
 from study.engine.tune.searcher import request_of
 
 SCALARS = ("fid", "best_fid", "d_loss", "g_loss", "inception_score", "kid", "pr_precision", "pr_recall",
@@ -52,10 +53,9 @@ class TensorBoardCallback(Callback):
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles its callbacks: open writers stay behind
         return {**self.__dict__, "writers": {}}
 
-    def _writer(self, trial):
+    def _writer(self, req):
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-        req = request_of(trial.config)
         if req.trial_key not in self.writers:
             self.writers[req.trial_key] = EventFileWriter(str(self.root / req.model / f"{req.phase}_{req.trial_key}"))
         return req.trial_key, self.writers[req.trial_key]
@@ -72,9 +72,13 @@ class TensorBoardCallback(Callback):
         return [_image_value(tag, path.read_bytes())] if path.is_file() else []
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        for req, row in member_rows(request_of(trial.config), result):  # a fused group: each member's run
+            self._result(req, row)
+
+    def _result(self, req, result: dict) -> None:
         from tensorboard.compat.proto.summary_pb2 import Summary
 
-        key, writer = self._writer(trial)
+        key, writer = self._writer(req)
         step = int(result.get("step") or 0)
         values = [Summary.Value(tag=name, simple_value=float(result[name])) for name in SCALARS
                   if isinstance(result.get(name), (int, float)) and math.isfinite(result[name])]
@@ -83,7 +87,12 @@ class TensorBoardCallback(Callback):
         writer.flush()
 
     def _close(self, trial, result: dict | None) -> None:
-        key = request_of(trial.config).trial_key
+        request = request_of(trial.config)
+        rows = dict((req.trial_key, row) for req, row in member_rows(request, result or {}, new_only=False))
+        for req in requests_of(request):
+            self._close_run(req.trial_key, rows.get(req.trial_key))
+
+    def _close_run(self, key: str, result: dict | None) -> None:
         writer = self.writers.pop(key, None)
         if writer is None:
             return

@@ -7,15 +7,19 @@ beside it when it was saved (a truncated or altered file is refused, not half-lo
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from typing import Any
 
+from study.engine.request import MEMBERS, NEW, FusedRequest
 from study.engine.tune.searcher import ARTIFACTS, request_of
 from study.gan.hashing import sha256_of
 
 CHECKPOINT_FILE = "trial_state.pt"
 DIGEST_FILE = "trial_state.sha256"
+FINISHED_FILE = "finished.json"  # a fused group's checkpoint: the final rows of members already done
 
 
 def save_state(state: dict[str, Any], folder: str) -> None:
@@ -46,6 +50,8 @@ def tune_trainable(config: dict[str, Any]) -> None:
     from study.gan.artifacts import ArtifactDir
 
     req = request_of(config)
+    if isinstance(req, FusedRequest):
+        return fused_trainable(config)
     cfg = req.config
     # Sample grids and the best generator go straight to the study directory (which every node reaches).
     artifacts = ArtifactDir(config[ARTIFACTS], req.trial_key) if config.get(ARTIFACTS) else None
@@ -67,6 +73,60 @@ def tune_trainable(config: dict[str, Any]) -> None:
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
 
     trial.run_trial(cfg, report=report, state=state, checkpoints=True, artifacts=artifacts)
+
+
+def fused_trainable(config: dict[str, Any]) -> None:
+    """A fused group (study/gan/fused/group.py) as one Tune trial: each report carries every
+    member's last row under ``members`` (those it adds marked ``new``); a checkpoint holds each
+    live member's state in its own folder (a solo trial's format) and the final rows of those
+    done, so a retry continues the others from the last evaluation."""
+    import ray
+    from ray import tune
+
+    from study.gan.artifacts import ArtifactDir
+    from study.gan.fused.group import run_group
+
+    group: FusedRequest = request_of(config)
+    _cap_gpu_memory(tune.get_context())
+    node_id = ray.get_runtime_context().get_node_id()
+    latest: dict[str, dict[str, Any]] = {}  # trial key -> its last row
+    states = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as path:
+            with open(os.path.join(path, FINISHED_FILE)) as f:
+                latest = json.load(f)
+            live = [r for r in group.members if r.trial_key not in latest]
+            states = [load_state(os.path.join(path, r.trial_key)) for r in live]
+    else:
+        live = list(group.members)
+    artifacts = [ArtifactDir(config[ARTIFACTS], r.trial_key) if config.get(ARTIFACTS) else None for r in live]
+
+    def report(rows: list, member_states: list) -> None:
+        new = set()
+        for r, row in zip(live, rows):
+            if row is not None:
+                latest[r.trial_key] = {**row, "node_id": node_id, "trial_key": r.trial_key}
+                new.add(r.trial_key)
+        members = [{**latest[r.trial_key], NEW: r.trial_key in new} for r in group.members if r.trial_key in latest]
+        fids = [m["fid"] for m in members if isinstance(m.get("fid"), float) and math.isfinite(m["fid"])]
+        summary = {MEMBERS: members, "fid": min(fids) if fids else float("nan"),
+                   "step": max(m["step"] for m in members), "is_final": len(members) == len(group.members)
+                   and all(m["is_final"] for m in members)}
+        saved = {r.trial_key: s for r, s in zip(live, member_states) if s is not None}
+        if not saved:
+            tune.report(summary)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            for key, state in saved.items():
+                os.makedirs(os.path.join(tmp, key))
+                save_state(state, os.path.join(tmp, key))
+            with open(os.path.join(tmp, FINISHED_FILE), "w") as f:
+                json.dump({k: row for k, row in latest.items() if row["is_final"]}, f)
+            tune.report(summary, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    if live:
+        run_group([r.config for r in live], report, states=states, checkpoints=True, artifacts=artifacts)
 
 
 def _cap_gpu_memory(context) -> None:

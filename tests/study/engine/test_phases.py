@@ -125,3 +125,32 @@ def test_state_is_plain_json():
     finish(s, {t: r for t, r in grid.items() if r.model == "loss=ns"})
     state = json.loads(json.dumps(s.state()))
     assert state["grid_left"] == {"loss=ns": 0, "loss=wgan": 2} and state["bo"]["blocked"] == ["loss=wgan"]
+
+
+def test_suggest_group_hands_out_one_models_alike_trials_and_takes_them_back_one_by_one():
+    """Fused groups (resources.fuse): a model's grid seeds, then a model's BO round, each one
+    group; members keep their own ids, and the BO round closes when every member is told."""
+    s = make(grid_seeds=(0, 1, 2))
+    first = s.suggest_group("g0", 4)
+    assert [mid for mid, _ in first] == ["g0/0", "g0/1", "g0/2"]
+    assert {r.model for _, r in first} == {"loss=ns"} and [r.config.seed for _, r in first] == [0, 1, 2]
+    second = s.suggest_group("g1", 2)  # the other model's grid, at most 2
+    assert [r.model for _, r in second] == ["loss=wgan"] * 2
+    third = s.suggest_group("g2", 4)
+    assert [(r.phase, r.config.seed) for _, r in third] == [("grid", 2)]
+    bo = s.suggest_group("b0", 4)
+    assert [r.phase for _, r in bo] == ["bo", "bo"] and len({r.model for _, r in bo}) == 1
+    assert len({r.trial_key for _, r in bo}) == 2
+    finish(s, dict(first + second + third))
+    for mid, req in bo:
+        assert s.bo.round[req.model] == 0
+        s.on_trial_complete(mid, {"fid": 40.0, "status": "ok", "is_final": True})
+    assert s.bo.round[bo[0][1].model] == 1  # the round closed once both members were told
+    study = s.bo.studies[bo[0][1].model]
+    assert [t.state for t in study.get_trials() if t.user_attrs.get("bo_round") == 0] == \
+        [optuna.trial.TrialState.COMPLETE] * 2
+
+
+def test_suggest_group_of_one_is_the_plain_suggestion():
+    s, t = make(), make()
+    assert [r.trial_key for _, r in s.suggest_group("x", 1)] == [t.suggest("x").trial_key]

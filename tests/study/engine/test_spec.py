@@ -169,3 +169,13 @@ def test_view_settings_are_validated_and_default_off():
                          ({"trial": {"sample_grid": 5000}}, "trial.sample_grid: invalid value 5000")):
         with pytest.raises(ConfigError, match=message):
             parse_spec({**base, **bad})
+
+
+def test_resources_fuse_is_a_whole_number_and_excludes_early_stopping():
+    base = {"name": "f", "trial": {"steps": 10}, "grid": {"preset": "kurach2019", "select": [1]}}
+    assert parse_spec({**base, "resources": {"gpu": 1, "fuse": 10}}).resources.fuse == 10
+    assert parse_spec(base).resources.fuse == 1
+    with pytest.raises(ConfigError, match=r"resources.fuse: invalid value 0; allowed: an integer >= 1"):
+        parse_spec({**base, "resources": {"fuse": 0}})
+    with pytest.raises(ConfigError, match=r"resources.fuse: invalid value 4 with early_stopping; allowed: 1"):
+        parse_spec({**base, "resources": {"fuse": 4}, "early_stopping": {"scheduler": "asha", "grace_steps": 2}})
