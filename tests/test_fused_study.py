@@ -62,7 +62,7 @@ def test_fused_and_unfused_studies_have_the_same_trials_and_fids(both):
     # each member has its own rows: two evaluations per trial, as alone
     assert rows_f.groupby("trial_key").size().eq(2).all()
     assert set(f["fused_members"]) == {3, 2} and set(a["fused_members"]) == {1}
-    assert (f["step_mode"] == "eager").all()
+    assert (f["step_mode_used"] == "eager").all()
 
 
 def test_fused_groups_are_fewer_tune_trials_and_every_member_is_an_optuna_trial(both):

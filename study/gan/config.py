@@ -19,6 +19,7 @@ PRECISIONS = ("fp32", "bf16")
 Z_DISTRIBUTIONS = ("normal", "uniform")
 SPLITS = ("train", "test")
 DEVICES = ("auto", "cpu", "cuda")
+STEP_MODES = ("auto", "eager", "graph")
 AUTO = "auto"
 MAX_SEED = 2**32 - 1  # what numpy, torch and Optuna all accept as a seed
 MAX_INT = 2**63 - 1  # the results table's int64
@@ -83,6 +84,10 @@ class TrialConfig:
     precision: str = "fp32"  # bf16: autocast on CUDA (CPU runs stay fp32)
     channels_last: bool = False
     deterministic: bool = False
+    # how the training step runs on CUDA (study/gan/fused/graphs.py): graph: D and G steps
+    # captured as CUDA graphs and replayed; eager: launched op by op; auto: graph on CUDA where
+    # the trial fuses, eager otherwise and on CPU. A failed capture falls back to eager.
+    step_mode: str = "auto"
     # evaluation
     eval_every: int = 500
     eval_split: str = "test"
@@ -146,7 +151,8 @@ class TrialConfig:
               f"{', '.join(arch.upsamples)} for {self.architecture}, or auto")
         for name, choices in (("step_unit", STEP_UNITS), ("z_dist", Z_DISTRIBUTIONS),
                               ("eval_split", SPLITS), ("device", DEVICES),
-                              ("n_dis_schedule", N_DIS_SCHEDULES), ("precision", PRECISIONS)):
+                              ("n_dis_schedule", N_DIS_SCHEDULES), ("precision", PRECISIONS),
+                              ("step_mode", STEP_MODES)):
             check(name, getattr(self, name) in choices, ", ".join(choices))
         check("resolution", self.resolution in arch.resolutions, f"{list(arch.resolutions)} for {self.architecture}")
         check("channels", self.channels in (1, 3), "1 or 3")
@@ -266,7 +272,7 @@ class TrialConfig:
 
 
 # Not what is computed: where it runs, where the data lies, and a published FID kept for comparison.
-EXECUTION_ONLY = ("device", "threads", "data_dir", "prepared_dir", "paper_fid")
+EXECUTION_ONLY = ("device", "threads", "data_dir", "prepared_dir", "paper_fid", "step_mode")
 # Fields added after results were first stored: left out of the key at their default value, so
 # that existing studies keep their trial keys.
 NEW_FIELD_DEFAULTS: dict[str, Any] = {

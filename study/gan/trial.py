@@ -13,6 +13,7 @@ import math
 import os
 import socket
 import time
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -115,8 +116,39 @@ def run_trial(cfg: TrialConfig, report: Report, state: dict[str, Any] | None = N
     grid too with ``sample_every``). They are written before the evaluation is reported.
     """
     cfg = cfg.validated()  # a config built directly still resolves its "auto" choices
+    if captured_step(cfg):
+        return run_as_group(cfg, report, state, checkpoints, artifacts)
+    if cfg.step_mode == "graph":
+        warnings.warn(f"step_mode: graph: {_graph_refusal(cfg)}; the training step runs eagerly", stacklevel=2)
     with _deterministic(cfg.deterministic), contextlib.ExitStack() as stack:
         return _run(cfg, report, state, checkpoints, stack, artifacts)
+
+
+def _graph_refusal(cfg: TrialConfig) -> str:
+    from study.gan.fused.grouping import unfusable
+
+    device = pick_device(cfg.device)
+    return f"CUDA graphs need a CUDA device, not {device.type}" if device.type != "cuda" else unfusable(cfg)
+
+
+def captured_step(cfg: TrialConfig) -> bool:
+    """Whether the trial runs as a fused group of one, whose steps are captured as CUDA graphs
+    (study/gan/fused/graphs.py): on CUDA, unless ``step_mode: eager`` or a trick the group does
+    not carry. On the CPU the eager loop below runs, as it always did."""
+    return cfg.step_mode != "eager" and pick_device(cfg.device).type == "cuda" and not _graph_refusal(cfg)
+
+
+def run_as_group(cfg: TrialConfig, report: Report, state: dict[str, Any] | None = None, checkpoints: bool = False,
+                 artifacts: Artifacts | None = None) -> dict[str, Any]:
+    """``run_trial`` through a fused group of one member (study/gan/fused/group.py): the same
+    rows, checkpoints (in this module's format) and files."""
+    from study.gan.fused.group import run_group
+
+    def member_report(rows: list, states: list) -> None:
+        if rows[0] is not None:
+            report(rows[0]) if states[0] is None else report(rows[0], states[0])
+
+    return run_group([cfg], member_report, [state] if state is not None else None, checkpoints, [artifacts])[0]
 
 
 def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpoints: bool,
@@ -159,7 +191,7 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
               "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
               "fid_split": evaluator.split, "fid_real_samples": evaluator.real_samples,
               "fid_real_stats_sha256": evaluator.stats_sha256,
-              "data_manifest_sha256": data.manifest_sha256, "step_mode": "eager", "fused_members": 1}
+              "data_manifest_sha256": data.manifest_sha256, "step_mode_used": "eager", "fused_members": 1}
 
     step, best_fid, g_iter = 0, math.inf, 0
     if state is not None:

@@ -21,6 +21,7 @@ import contextlib
 import math
 import socket
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -35,6 +36,7 @@ from study.gan.data.loader import batches
 from study.gan.device import device_name, pick_device
 from study.gan.export import generator_payload, payload_bytes
 from study.gan.fused.adam import StackedAdam
+from study.gan.fused.graphs import StepGraphs, graph_unsupported
 from study.gan.fused.grouping import fusion_key, unfusable
 from study.gan.fused.stacked import Stacked
 from study.gan.losses import LOSSES
@@ -142,7 +144,7 @@ class _Group:
                        "torch_version": torch.__version__, "feature_extractor": ev.extractor.name,
                        "fid_samples": ev.samples, "fid_split": ev.split, "fid_real_samples": ev.real_samples,
                        "fid_real_stats_sha256": ev.stats_sha256, "data_manifest_sha256": data.manifest_sha256,
-                       "step_mode": "eager", "fused_members": len(cfgs)}
+                       "step_mode_used": "eager", "fused_members": len(cfgs)}
         self.step, self.g_iter = 0, 0
         if states is not None:
             self._restore(states)
@@ -228,7 +230,8 @@ class _Group:
     @torch.no_grad()
     def _ema_update(self) -> None:
         """torch's AveragedModel(use_buffers=True) with get_ema_multi_avg_fn: a copy at the first
-        update, then ema <- lerp(ema, current, 1 - decay) (integer buffers: rounded down)."""
+        update, then ema <- lerp(ema, current, 1 - decay) (integer buffers: rounded down). The
+        count advances in ``run`` (a captured G step is replayed without re-running Python)."""
         decay = self.cfg.g_ema
         current = {**self.g.params, **self.g.buffers}
         for n, e in self.ema.items():
@@ -239,7 +242,6 @@ class _Group:
                 e.lerp_(c, 1 - decay)
             else:
                 e.copy_(e * decay + c * (1 - decay))
-        self.ema_count += 1
 
     def _keep_rows(self, rows: list[int]) -> None:
         """Only these stack rows go on (the others diverged)."""
@@ -253,6 +255,8 @@ class _Group:
         self.d_val, self.g_val = self.d_val[index], self.g_val[index]
         if self.ema is not None:
             self.ema = {n: e[index].clone() for n, e in self.ema.items()}
+        if self.graphs is not None:
+            self.graphs.reset()  # the captured steps read the old stacks
 
     # ---- rows -----------------------------------------------------------------------------------
     def _row(self, row: int, status: str, fid: float, error: str = "", final: bool = False,
@@ -330,14 +334,44 @@ class _Group:
         self._keep_rows([r for r in range(len(self.live)) if r not in bad])
         return bool(self.live)
 
-    def run(self) -> list[dict[str, Any]]:
-        cfg = self.cfg
-        pending: list[tuple[int, Tensor]] = []
-        while self.step < cfg.steps and self.live:
-            n_critic = critic_steps(cfg, self.g_iter)
+    def _step_graphs(self) -> StepGraphs | None:
+        """CUDA graphs when the trial's ``step_mode`` asks for them (auto: on CUDA) and they can be
+        tried here; a ``graph`` request that cannot be is warned about and runs eagerly."""
+        mode = self.cfg.step_mode
+        why = graph_unsupported(self.device, self.train)
+        if mode == "eager" or (mode == "auto" and why):
+            return None
+        if why:
+            warnings.warn(f"step_mode: graph: {why}; the training step runs eagerly", stacklevel=3)
+            return None
+        return StepGraphs(self._d_step, self._g_step)
+
+    def _iteration(self, n_critic: int) -> None:
+        graphs = self.graphs
+        if graphs is not None and graphs.ready():
+            try:
+                graphs.capture([self.members[i].gen for i in self.live])
+                self.common["step_mode_used"] = "graph"
+            except Exception as e:  # noqa: BLE001 - an uncapturable step trains eagerly, never crashes
+                warnings.warn(f"step_mode: CUDA graph capture failed ({type(e).__name__}: {e}); "
+                              "the training step runs eagerly", stacklevel=2)
+                self.graphs = graphs = None
+                self.common["step_mode_used"] = "eager"
+        if graphs is not None:
+            graphs.iteration(n_critic)
+        else:
             for _ in range(n_critic):
                 self._d_step()
             self._g_step()
+        self.ema_count += self.ema is not None
+
+    def run(self) -> list[dict[str, Any]]:
+        cfg = self.cfg
+        pending: list[tuple[int, Tensor]] = []
+        self.graphs = self._step_graphs()
+        while self.step < cfg.steps and self.live:
+            n_critic = critic_steps(cfg, self.g_iter)
+            self._iteration(n_critic)
             self.g_iter += 1
             prev = self.step
             self.step += n_critic if cfg.step_unit == "discriminator" else 1
@@ -349,6 +383,8 @@ class _Group:
             if crossed_eval or self.step >= cfg.steps:
                 self._evaluate()
         return [m.last for m in self.members]
+
+    graphs: StepGraphs | None = None
 
 
 class _PenaltyProbe(nn.Module):

@@ -71,7 +71,7 @@ def assert_members_match_solo(cfgs, tolerance=TOLERANCE):
         assert len(rows) == len(alone) == cfg.steps // cfg.n_dis
         assert deviation(alone, rows) <= tolerance, (cfg.seed, deviation(alone, rows))
         assert rows[-1]["fused_members"] == len(cfgs) and alone[-1]["fused_members"] == 1
-        assert rows[-1]["step_mode"] == "eager"
+        assert rows[-1]["step_mode_used"] == "eager"
 
 
 @pytest.mark.parametrize("loss", LOSSES.names())
@@ -212,3 +212,109 @@ def test_stacked_adam_is_torch_adam_per_member():
     other.load_member(0, module, state)
     assert math.isclose(float(other.lr[0]), 2e-4) and float(other.step_count[0]) == 6.0
     assert torch.equal(other.exp_avg["weight"][0], state["state"][0]["exp_avg"])
+
+
+# ---- step modes (CUDA graphs): what can be checked without CUDA ------------------------------------
+
+class ReplayOnHost:
+    """StepGraphs' bookkeeping with the CUDA parts replaced: capture records the step functions
+    (running nothing, as a real capture trains nothing) and replay calls them."""
+
+    def __init__(self, d_step, g_step, fail=False):
+        from study.gan.fused.graphs import WARMUP_ITERATIONS
+
+        self.d_step, self.g_step, self.fail, self.warmup = d_step, g_step, fail, WARMUP_ITERATIONS
+        self.graphs, self.warm, self.captures, self.replays = None, 0, 0, 0
+
+    def reset(self):
+        self.graphs, self.warm = None, 0
+
+    def ready(self):
+        return self.graphs is None and self.warm >= self.warmup
+
+    def capture(self, generators):
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        self.captures += 1
+        self.graphs = (self.d_step, self.g_step)
+
+    def iteration(self, n_critic):
+        if self.graphs is None:
+            for _ in range(n_critic):
+                self.d_step()
+            self.g_step()
+            self.warm += 1
+            return
+        for _ in range(n_critic):
+            self.graphs[0]()
+        self.graphs[1]()
+        self.replays += 1
+
+
+def test_replayed_steps_train_as_eager_ones_and_rows_say_graph(monkeypatch):
+    """n_dis 2, EMA and a member that diverges mid-run (the stacks change: captured again)."""
+    from study.gan.fused import group
+
+    made = []
+
+    def graphs(self):
+        made.append(ReplayOnHost(self._d_step, self._g_step))
+        return made[-1]
+
+    cfgs = configs(steps=16, eval_every=4, n_dis=2, g_ema=0.5)
+    eager, _, _ = group_rows(cfgs)
+    monkeypatch.setattr(group._Group, "_step_graphs", graphs)
+    replayed, _, _ = group_rows(cfgs)
+    assert made[0].captures == 1 and made[0].replays == 8 - 3
+    for a, b in zip(eager, replayed):
+        assert deviation(a, b) == 0.0
+        assert b[-1]["step_mode_used"] == "graph" and a[-1]["step_mode_used"] == "eager"
+
+
+def test_a_failed_capture_warns_and_trains_eagerly(monkeypatch):
+    from study.gan.fused import group
+
+    cfgs = configs(steps=8, eval_every=4)
+    eager, _, _ = group_rows(cfgs)
+    monkeypatch.setattr(group._Group, "_step_graphs", lambda self: ReplayOnHost(self._d_step, self._g_step, True))
+    with pytest.warns(UserWarning, match="CUDA graph capture failed .*RuntimeError.*runs eagerly"):
+        fallen, _, _ = group_rows(cfgs)
+    for a, b in zip(eager, fallen):
+        assert deviation(a, b) == 0.0 and b[-1]["step_mode_used"] == "eager"
+
+
+def test_step_mode_graph_on_cpu_warns_and_runs_the_eager_loop():
+    cfg = configs(steps=4, eval_every=4, step_mode="graph")[0]
+    with pytest.warns(UserWarning, match="step_mode: graph: CUDA graphs need a CUDA device, not cpu"):
+        rows = solo_rows(cfg)
+    assert rows[-1]["step_mode_used"] == "eager" and rows[-1]["fused_members"] == 1
+    with pytest.warns(UserWarning, match="step_mode: graph: CUDA graphs need a CUDA device"):
+        group_rows(configs(steps=4, eval_every=4, step_mode="graph"))
+    assert TrialConfig.from_dict({"step_mode": "graph"}).key() == TrialConfig.from_dict({}).key()
+    with pytest.raises(Exception, match=r"trial.step_mode: invalid value 'fast'; allowed: auto, eager, graph"):
+        TrialConfig.from_dict({"step_mode": "fast"})
+
+
+def test_a_trial_through_a_group_of_one_is_the_trial(tmp_path):
+    """What a CUDA trial runs (run_as_group): the same rows, a checkpoint in the trial's format,
+    and the same kept files."""
+    from study.gan.artifacts import ArtifactDir
+    from study.gan.trial import run_as_group
+
+    cfg = configs(steps=12, eval_every=4, sample_grid=16)[1]
+    alone, alone_states, via_group, group_states = [], [], [], []
+    run_trial(cfg, lambda r, s=None: (alone.append(r), alone_states.append(copy.deepcopy(s))), checkpoints=True,
+              artifacts=ArtifactDir(tmp_path.as_uri(), "alone"))
+    run_as_group(cfg, lambda r, s=None: (via_group.append(r), group_states.append(s)), checkpoints=True,
+                 artifacts=ArtifactDir(tmp_path.as_uri(), "group"))
+    assert deviation(alone, via_group) <= TOLERANCE
+    assert [s is None for s in group_states] == [s is None for s in alone_states] == [False, False, True]
+    for a, b in zip(alone_states[:2], group_states[:2]):
+        assert a.keys() == b.keys() and a["g"].keys() == b["g"].keys() and a["step"] == b["step"]
+        assert a["opt_d"]["param_groups"] == b["opt_d"]["param_groups"]
+    resumed = solo_rows(cfg, state=copy.deepcopy(group_states[0]))  # the group's checkpoint resumes alone
+    assert deviation(via_group[1:], resumed) <= TOLERANCE
+    kept = sorted(p.relative_to(tmp_path / "generators" / "group").as_posix()
+                  for p in (tmp_path / "generators" / "group").rglob("*"))
+    assert kept == sorted(p.relative_to(tmp_path / "generators" / "alone").as_posix()
+                          for p in (tmp_path / "generators" / "alone").rglob("*"))
