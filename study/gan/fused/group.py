@@ -69,14 +69,19 @@ def check_group(cfgs: list[TrialConfig]) -> None:
 
 
 def run_group(cfgs: list[TrialConfig], report: GroupReport, states: list[dict[str, Any]] | None = None,
-              checkpoints: bool = False, artifacts: list[Artifacts | None] | None = None) -> list[dict[str, Any]]:
-    """Train ``cfgs`` as one fused group; return each member's last row (in ``cfgs``' order)."""
+              checkpoints: bool = False, artifacts: list[Artifacts | None] | None = None,
+              batched: bool | None = None) -> list[dict[str, Any]]:
+    """Train ``cfgs`` as one fused group; return each member's last row (in ``cfgs``' order).
+
+    ``batched``: the networks run as batched kernels under vmap (None: on CUDA, where a step is
+    bound by launches) or member by member on views of the stacks (None: on the CPU, where it is
+    bound by FLOPs and vmap's grouped convolutions ran at 0.85x of the members' own)."""
     cfgs = [c.validated() for c in cfgs]
     check_group(cfgs)
     if states is not None and len({(s["step"], s["g_iter"]) for s in states}) != 1:
         raise ValueError("fused group: members' states are at different steps; resume them alone or regroup")
     with _deterministic(cfgs[0].deterministic), contextlib.ExitStack() as stack:
-        return _Group(cfgs, report, states, checkpoints, artifacts or [None] * len(cfgs), stack).run()
+        return _Group(cfgs, report, states, checkpoints, artifacts or [None] * len(cfgs), stack, batched).run()
 
 
 @dataclass
@@ -93,7 +98,8 @@ class _Member:
 
 class _Group:
     def __init__(self, cfgs: list[TrialConfig], report: GroupReport, states: list[dict[str, Any]] | None,
-                 checkpoints: bool, artifacts: list[Artifacts | None], stack: contextlib.ExitStack) -> None:
+                 checkpoints: bool, artifacts: list[Artifacts | None], stack: contextlib.ExitStack,
+                 batched: bool | None = None) -> None:
         self.start = time.perf_counter()
         cfg = self.cfg = cfgs[0]
         self.report, self.checkpoints = report, checkpoints
@@ -119,7 +125,8 @@ class _Group:
         self.members = [_Member(c, torch.Generator(device=device).manual_seed(c.seed), a)
                         for c, a in zip(cfgs, artifacts)]
         self.live = list(range(len(cfgs)))  # stack row -> member index
-        self.g, self.d = Stacked(gs), Stacked(ds)
+        batched = device.type == "cuda" if batched is None else batched
+        self.g, self.d = Stacked(gs, batched), Stacked(ds, batched)
         self.g_module = gs[0]  # a module to load a member into (evaluation, files, checkpoints)
         self.d_module = ds[0]
         del gs, ds

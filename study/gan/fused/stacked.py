@@ -21,7 +21,8 @@ Tensor = torch.Tensor
 class Stacked:
     """``modules`` (one architecture, any weights) as stacked state; call it with (M, ...) inputs."""
 
-    def __init__(self, modules: list[nn.Module]) -> None:
+    def __init__(self, modules: list[nn.Module], batched: bool = True) -> None:
+        self.batched = batched
         self.template = copy.deepcopy(modules[0])  # the structure functional_call runs (its own tensors unused)
         names = [n for n, _ in modules[0].named_parameters()]
         self.trainable = {n: p.requires_grad for n, p in modules[0].named_parameters()}
@@ -39,11 +40,17 @@ class Stacked:
         return {n: p for n, p in self.params.items() if self.trainable[n]}
 
     def __call__(self, *inputs: Tensor) -> Tensor:
-        """Member i's forward on ``inputs[...][i]``, for every member, as one batched call."""
+        """Member i's forward on ``inputs[...][i]``, for every member: one batched call (vmap), or
+        with ``batched`` false member by member on views of the stacks (the CPU, where kernels are
+        compute-bound and vmap's grouped convolutions are slower than the members' own)."""
         def one(params: dict[str, Tensor], buffers: dict[str, Tensor], *args: Tensor) -> Tensor:
             return functional_call(self.template, (params, buffers), args)
 
-        return vmap(one)(self.params, self.buffers, *inputs)
+        if self.batched:
+            return vmap(one)(self.params, self.buffers, *inputs)
+        return torch.stack([one({n: p[i] for n, p in self.params.items()},
+                                {n: b[i] for n, b in self.buffers.items()}, *(x[i] for x in inputs))
+                            for i in range(self.size)])
 
     def train(self, mode: bool = True) -> "Stacked":
         self.template.train(mode)

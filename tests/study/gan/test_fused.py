@@ -45,7 +45,8 @@ def solo_rows(cfg: TrialConfig, state=None) -> list[dict]:
     return rows
 
 
-def group_rows(cfgs, states=None, checkpoints=False):
+def group_rows(cfgs, states=None, checkpoints=False, batched=True):
+    """The group's rows per member; ``batched`` (vmap, CUDA's default) unless asked otherwise."""
     rows, saved = [[] for _ in cfgs], [[] for _ in cfgs]
 
     def report(event_rows, event_states):
@@ -54,7 +55,7 @@ def group_rows(cfgs, states=None, checkpoints=False):
                 rows[i].append(r)
                 saved[i].append(event_states[i])
 
-    last = run_group(cfgs, report, states=states, checkpoints=checkpoints)
+    last = run_group(cfgs, report, states=states, checkpoints=checkpoints, batched=batched)
     return rows, saved, last
 
 
@@ -64,8 +65,8 @@ def deviation(a: list[dict], b: list[dict], keys=("d_loss", "g_loss", "fid")) ->
     return max(abs(ra[k] - rb[k]) / max(abs(ra[k]), 1.0) for ra, rb in zip(a, b) for k in keys)
 
 
-def assert_members_match_solo(cfgs, tolerance=TOLERANCE):
-    grouped, _, _ = group_rows(cfgs)
+def assert_members_match_solo(cfgs, tolerance=TOLERANCE, batched=True):
+    grouped, _, _ = group_rows(cfgs, batched=batched)
     for cfg, rows in zip(cfgs, grouped):
         alone = solo_rows(cfg)
         assert len(rows) == len(alone) == cfg.steps // cfg.n_dis
@@ -100,6 +101,12 @@ def test_every_architecture_fuses(architecture):
     arch = ARCHITECTURES.get(architecture)
     assert_members_match_solo(configs(architecture=architecture, resolution=arch.resolutions[0], steps=6,
                                       d_norm="sn", eval_samples=32))
+
+
+@pytest.mark.parametrize("penalty", ["gp", "l2"])
+def test_member_by_member_the_cpus_default_is_the_solo_trial(penalty):
+    """batched=False (the CPU's default): the members' own kernels on views of the stacks."""
+    assert_members_match_solo(configs(penalty=penalty, d_norm="sn", g_ema=0.5), tolerance=1e-6, batched=False)
 
 
 def test_default_rates_match_solo_on_the_base_model():
