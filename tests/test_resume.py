@@ -36,9 +36,13 @@ def _final(out: Path) -> pd.DataFrame:
     return rows[rows["is_final"].astype(bool)]
 
 
-def test_driver_killed_mid_bo_then_resumed(tmp_path):
+@pytest.mark.parametrize("fuse", [1, 2])
+def test_driver_killed_mid_bo_then_resumed(tmp_path, fuse):
+    """fuse 2: each model's BO round trains as one fused group; its members resume as trials
+    (with 5x the steps: fused rounds end faster than the second driver's refusal returns)."""
     study_file = tmp_path / "study.yaml"
-    study_file.write_text(yaml.safe_dump(STUDY))
+    trial = {**STUDY["trial"], "steps": 40 * (1 + 4 * (fuse > 1)), "eval_every": 20 * (1 + 4 * (fuse > 1))}
+    study_file.write_text(yaml.safe_dump({**STUDY, "trial": trial, "resources": {"cpu": 1, "fuse": fuse}}))
     out = tmp_path / "study"
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     driver = subprocess.Popen(_cli("run", str(study_file), "--out", str(out), "--num-cpus", "2"), env=env,

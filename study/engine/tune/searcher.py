@@ -43,6 +43,9 @@ class StudySearcher(Searcher):
             if isinstance(got, list) and len(got) > 1:
                 self.groups[trial_id] = tuple(got)
                 got = FusedRequest(tuple(req for _, req in got))
+            elif isinstance(got, list):  # nothing alike to fuse with: a trial of its own, under its member id
+                self.groups[trial_id] = tuple(got)
+                got = got[0][1]
         else:
             got = self.scheduler.suggest(trial_id)
         if got == FINISHED:
@@ -55,6 +58,9 @@ class StudySearcher(Searcher):
         group = self.groups.pop(trial_id, None)
         if group is None:
             self.scheduler.on_trial_complete(trial_id, result, error)
+            return
+        if len(group) == 1:
+            self.scheduler.on_trial_complete(group[0][0], result, error)
             return
         # Each member as its own trial: its last row; a member with a final row did not fail
         # with the group (an error after it finished).
