@@ -86,10 +86,12 @@ def test_key_is_stable_and_ignores_execution_settings():
     assert cfg.key("demo", "grid") == "3e1e4cb563ea0b67"
     # the key covers the fields the first stored results had; later fields only when not default
     identity = {k: v for k, v in dataclasses.asdict(cfg).items()
-                if k not in ("device", "threads", "data_dir", "prepared_dir", "paper_fid") and k not in NEW_FIELD_DEFAULTS}
+                if k not in ("device", "threads", "data_dir", "prepared_dir", "paper_fid", "step_mode")
+                and k not in NEW_FIELD_DEFAULTS}
     blob = json.dumps([["demo", "grid"], identity], sort_keys=True, separators=(",", ":"))
     assert cfg.key("demo", "grid") == hashlib.sha256(blob.encode()).hexdigest()[:16]
     assert dataclasses.replace(cfg, threads=4, device="cpu").key("demo", "grid") == cfg.key("demo", "grid")
+    assert dataclasses.replace(cfg, step_mode="graph").key("demo", "grid") == cfg.key("demo", "grid")
     # where the data lies is not what is computed: a study moved to other storage keeps its keys
     assert dataclasses.replace(cfg, data_dir="/a", prepared_dir="/b").key("demo", "grid") == cfg.key("demo", "grid")
     assert dataclasses.replace(cfg, seed=1).key("demo", "grid") != cfg.key("demo", "grid")
