@@ -46,7 +46,9 @@ BASE = dict(dataset="digits", resolution=32, channels=3, d_norm="sn", loss="ns",
 
 
 def config(model: str, width: float, device: str, **kw) -> dict:
-    return {**BASE, "architecture": model, "width": width, "device": device, **kw}
+    """Trials on as many CPU threads as the plain loop (a trial sets torch's thread count)."""
+    return {**BASE, "architecture": model, "width": width, "device": device, "threads": torch.get_num_threads(),
+            **kw}
 
 
 def _sync(device: torch.device) -> None:

@@ -36,3 +36,26 @@ def test_the_saved_searcher_state_is_json_not_a_pickle(tmp_path):
     fresh = make()
     fresh.restore(str(tmp_path / "searcher"))  # reads nothing back: the store and journal are the truth
     assert fresh.scheduler.suggested == {"grid": 0, "bo": 0, "seeds": 0}
+
+
+def test_a_fused_group_is_one_suggestion_and_each_member_is_told_alone():
+    """fuse 3: a BO round of 3 is one FusedRequest; when the group errors after one member had
+    finished, that member reaches Optuna COMPLETE with its FID and the others FAIL."""
+    import optuna
+
+    from study.engine.request import MEMBERS, NEW, FusedRequest
+
+    spec = parse_spec({"name": "s", "trial": {"steps": 10, "eval_every": 5},
+                       "bo": {"rounds": 2, "trials_per_round": 3, "sampler": "random"}, "resources": {"fuse": 3}})
+    s = StudySearcher(PhasedScheduler(spec, [], log=lambda *a: None), fuse=spec.resources.fuse)
+    got = request_of(s.suggest("t0"))
+    assert isinstance(got, FusedRequest) and len(got.members) == 3
+    assert s.suggest("t1") is None  # the round is in flight as one group
+    done = {"trial_key": got.members[0].trial_key, "fid": 12.5, "status": "ok", "is_final": True, NEW: False}
+    s.on_trial_complete("t0", {MEMBERS: [done]}, error=True)
+    study = next(iter(s.scheduler.bo.studies.values()))  # the one model's Optuna study
+    states = sorted((t.state.name, t.value) for t in study.get_trials())
+    assert states == [("COMPLETE", 12.5), ("FAIL", None), ("FAIL", None)]
+    assert s.scheduler.bo.round[next(iter(s.scheduler.bo.round))] == 1  # the round closed: round 1 comes next
+    assert len(request_of(s.suggest("t2")).members) == 3
+    assert optuna.trial.TrialState.RUNNING not in [t.state for t in study.get_trials()][:3]

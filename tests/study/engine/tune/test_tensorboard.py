@@ -57,3 +57,30 @@ def test_the_callback_does_not_import_torch_into_the_driver():
             "from tensorboard.summary.writer.event_file_writer import EventFileWriter; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_fused_group_writes_one_run_per_member(tmp_path):
+    """A fused group's reports carry its members' rows: each member gets its own run, and a
+    member's repeated last row (not new) is not written twice."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from study.engine.request import MEMBERS, NEW, FusedRequest
+    from study.engine.tune.tensorboard import TensorBoardCallback
+
+    reqs = tuple(TrialRequest("bo", "loss=ns", key, TrialConfig()) for key in ("m0", "m1"))
+    group = SimpleNamespace(config={REQUEST: FusedRequest(reqs)})
+    cb = TensorBoardCallback(f"file://{tmp_path}")
+    cb.on_trial_result(0, [], group, {MEMBERS: [{"trial_key": "m0", "step": 10, "fid": 40.0, NEW: True},
+                                                {"trial_key": "m1", "step": 10, "fid": 30.0, NEW: True}]})
+    final = {MEMBERS: [{"trial_key": "m0", "step": 10, "fid": 40.0, NEW: False},
+                       {"trial_key": "m1", "step": 20, "fid": 20.0, NEW: True}]}
+    cb.on_trial_result(0, [], group, final)
+    group.last_result = final
+    cb.on_trial_complete(0, [], group)
+    fids = {}
+    for key in ("m0", "m1"):
+        acc = EventAccumulator(str(tmp_path / "tensorboard" / "loss=ns" / f"bo_{key}"),
+                               size_guidance={"scalars": 0}).Reload()
+        fids[key] = [(e.step, e.value) for e in acc.Scalars("fid")]
+    assert fids == {"m0": [(10, 40.0)], "m1": [(10, 30.0), (20, 20.0)]}
+    assert cb.writers == {}
