@@ -4,7 +4,8 @@ A fused group (study/gan/fused/group.py) shares one architecture, loss, penalty,
 batch size, n_dis schedule, step count, evaluation protocol and data; its members may differ in
 ``MEMBER_FIELDS`` (Adam's rates and betas, the penalty's lambda, the seed) and in what only
 says where a trial runs. The tricks that draw per-example randomness from the global stream
-or add per-member state a stacked step does not carry yet train alone (``unfusable``).
+or add per-member state a stacked step does not carry yet, and channels-last layouts, train
+alone (``unfusable``).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def unfusable(cfg: TrialConfig) -> str:
         ("label_noise", cfg.label_noise), ("label_flip", cfg.label_flip > 0),
         ("instance_noise", cfg.instance_noise > 0), ("d_minibatch", cfg.d_minibatch != "none"),
         ("g_dropout", cfg.g_dropout > 0), ("conditional", cfg.conditional), ("g_norm", cfg.g_norm == "vbn"),
+        ("channels_last", cfg.channels_last),  # stacked (members, N, C, H, W) tensors have no such layout
     ) if on]
     return f"{', '.join(reasons)} not fused yet (trains alone)" if reasons else ""
 
