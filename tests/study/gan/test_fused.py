@@ -189,6 +189,7 @@ def test_grouping_by_model_size_and_tricks():
             with_(g_dropout=0.5), with_(penalty_lambda=0.0, lr=5e-5)]
     assert fusion_key(cfgs[0]) == fusion_key(cfgs[1]) != fusion_key(cfgs[2])
     assert "g_dropout" in unfusable(cfgs[4]) and unfusable(cfgs[0]) == ""
+    assert "channels_last" in unfusable(with_(channels_last=True))
     assert groups(cfgs, size=2) == [[0, 1], [2], [3, 5], [4]]
     assert groups(cfgs, size=10) == [[0, 1, 3, 5], [2], [4]]
     assert groups(cfgs, size=1) == [[i] for i in range(6)]
