@@ -91,6 +91,49 @@ def training_labels(cfg: TrialConfig, data, train, device: torch.device) -> tupl
     return labels, int(labels.max()) + 1
 
 
+def trial_models(cfg: TrialConfig, head, head_stats, classes: int = 0,
+                 z_ref: torch.Tensor | None = None) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """G and D as ``cfg`` builds them (on the CPU; the caller seeds and moves them)."""
+    return build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
+                        width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
+                        head=head, head_stats=head_stats, options=cfg.arch_option_set(), init=cfg.init,
+                        upsample=cfg.upsample, d_minibatch=cfg.d_minibatch, g_dropout=cfg.g_dropout, classes=classes,
+                        z_ref=z_ref)
+
+
+def trial_evaluator(cfg: TrialConfig, data, device: torch.device) -> Evaluator:
+    return Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
+                     cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples, cfg.recon_steps,
+                     cache=cache_dir(), real_samples=cfg.eval_real_samples, stats_file=cfg.fid_stats,
+                     conditional=cfg.conditional)
+
+
+def worker_columns(device: torch.device, evaluator: Evaluator, data, fused_members: int = 1) -> dict[str, Any]:
+    """The columns every row of a trial shares: where it ran, what its FID compares with."""
+    return {"device_name": device_name(device), "hostname": socket.gethostname(), "torch_version": torch.__version__,
+            "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
+            "fid_split": evaluator.split, "fid_real_samples": evaluator.real_samples,
+            "fid_real_stats_sha256": evaluator.stats_sha256, "data_manifest_sha256": data.manifest_sha256,
+            "step_mode_used": "eager", "fused_members": fused_members}
+
+
+def keep_files(artifacts: Artifacts | None, cfg: TrialConfig, evaluated: torch.nn.Module, grid_z: torch.Tensor | None,
+               head, fid: float, best_fid: float, step: int, final: bool) -> None:
+    """The files of one evaluation (written before its report: a reported best has its files):
+    a new best FID's generator and grid, the final grid, and with ``sample_every`` every grid."""
+    if artifacts is None:
+        return
+    png = grid_png(evaluated, grid_z, head.low, head.high) if grid_z is not None else None
+    if fid < best_fid:
+        artifacts.write(GENERATORS, BEST_GENERATOR, payload_bytes(generator_payload(cfg, evaluated, step=step, fid=fid)))
+        if png is not None:
+            artifacts.write(SAMPLES, "best.png", png)
+    if png is not None and final:
+        artifacts.write(SAMPLES, "final.png", png)
+    if png is not None and cfg.sample_every:
+        artifacts.write(SAMPLES, f"step-{step:09d}.png", png)
+
+
 @contextlib.contextmanager
 def _deterministic(enabled: bool):
     """torch's deterministic-algorithms switch is process-wide: set it for the trial, then restore."""
@@ -170,11 +213,7 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
     labels, classes = training_labels(cfg, data, train, device)
     z_ref = sample_z(VBN_REFERENCE_SIZE, cfg.z_dim, cfg.z_dist,
                      torch.Generator(device=device).manual_seed(VBN_REFERENCE_SEED), device)
-    g, d = build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
-                        width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
-                        head=head, head_stats=head_statistics(data, head.low, head.high),
-                        options=cfg.arch_option_set(), init=cfg.init, upsample=cfg.upsample,
-                        d_minibatch=cfg.d_minibatch, g_dropout=cfg.g_dropout, classes=classes, z_ref=z_ref.cpu())
+    g, d = trial_models(cfg, head, head_statistics(data, head.low, head.high), classes, z_ref.cpu())
     g = g.to(device, memory_format=memory_format)
     d = d.to(device, memory_format=memory_format)
     g_eval = AveragedModel(g, multi_avg_fn=get_ema_multi_avg_fn(cfg.g_ema), use_buffers=True) if cfg.g_ema else None
@@ -182,16 +221,9 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
     opt_g = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.d_lr, betas=(cfg.beta1, cfg.beta2))
     hist = (HistoricalAverage(d), HistoricalAverage(g)) if cfg.historical_averaging else None
-    evaluator = Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
-                          cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples, cfg.recon_steps,
-                          cache=cache_dir(), real_samples=cfg.eval_real_samples, stats_file=cfg.fid_stats,
-                          conditional=cfg.conditional)
+    evaluator = trial_evaluator(cfg, data, device)
     eval_z = evaluator.latents(cfg.z_dim, cfg.z_dist)
-    common = {"device_name": device_name(device), "hostname": socket.gethostname(), "torch_version": torch.__version__,
-              "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
-              "fid_split": evaluator.split, "fid_real_samples": evaluator.real_samples,
-              "fid_real_stats_sha256": evaluator.stats_sha256,
-              "data_manifest_sha256": data.manifest_sha256, "step_mode_used": "eager", "fused_members": 1}
+    common = worker_columns(device, evaluator, data)
 
     step, best_fid, g_iter = 0, math.inf, 0
     if state is not None:
@@ -233,21 +265,6 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
 
     grid_z = (grid_latents(cfg.sample_grid, cfg.z_dim, cfg.z_dist, cfg.sample_seed)
               if artifacts is not None and cfg.sample_grid else None)
-
-    def keep(evaluated: torch.nn.Module, fid: float, final: bool) -> None:
-        """Files of this evaluation (before its report: a reported best has its files)."""
-        if artifacts is None:
-            return
-        png = grid_png(evaluated, grid_z, head.low, head.high) if grid_z is not None else None
-        if fid < best_fid:
-            artifacts.write(GENERATORS, BEST_GENERATOR,
-                            payload_bytes(generator_payload(cfg, evaluated, step=step, fid=fid)))
-            if png is not None:
-                artifacts.write(SAMPLES, "best.png", png)
-        if png is not None and final:
-            artifacts.write(SAMPLES, "final.png", png)
-        if png is not None and cfg.sample_every:
-            artifacts.write(SAMPLES, f"step-{step:09d}.png", png)
 
     def first_bad() -> int | None:
         if not pending:
@@ -341,6 +358,6 @@ def _run(cfg: TrialConfig, report: Report, state: dict[str, Any] | None, checkpo
             if not math.isfinite(result.fid):
                 emit("diverged", result.fid, f"non-finite generator output at step {step}", final=True)
                 return last
-            keep(evaluated, result.fid, final=step >= cfg.steps)
+            keep_files(artifacts, cfg, evaluated, grid_z, head, result.fid, best_fid, step, final=step >= cfg.steps)
             emit("ok", result.fid, final=step >= cfg.steps, extra=result.extra)
     return last

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import socket
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,24 +28,21 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from study.gan.artifacts import BEST_GENERATOR, GENERATORS, SAMPLES, Artifacts
+from study.gan.artifacts import Artifacts
 from study.gan.config import TrialConfig
 from study.gan.data import DataOptions, load_dataset
 from study.gan.data.loader import batches
-from study.gan.device import device_name, pick_device
-from study.gan.export import generator_payload, payload_bytes
+from study.gan.device import pick_device
 from study.gan.fused.adam import StackedAdam
 from study.gan.fused.graphs import StepGraphs, graph_unsupported
 from study.gan.fused.grouping import fusion_key, unfusable
 from study.gan.fused.stacked import Stacked
 from study.gan.losses import LOSSES
-from study.gan.metrics.evaluator import Evaluator
-from study.gan.metrics.inception_weights import cache_dir
-from study.gan.models import HEADS, build_models
-from study.gan.normalizers import NORMALIZERS
+from study.gan.models import HEADS
 from study.gan.penalties import PENALTIES, PenaltyInputs, slope_penalty
-from study.gan.samples import grid_latents, grid_png
-from study.gan.trial import (FINITE_CHECK_EVERY, _deterministic, critic_steps, head_statistics, sample_z)
+from study.gan.samples import grid_latents
+from study.gan.trial import (FINITE_CHECK_EVERY, _deterministic, critic_steps, head_statistics, keep_files,
+                             sample_z, trial_evaluator, trial_models, worker_columns)
 
 Tensor = torch.Tensor
 GroupReport = Callable[[list, list], None]  # report(rows, states): one entry (or None) per member
@@ -116,10 +112,7 @@ class _Group:
         gs, ds = [], []
         for c in cfgs:  # each member initialised as its solo trial is
             torch.manual_seed(c.seed)
-            g, d = build_models(c.architecture, resolution=c.resolution, channels=c.channels, z_dim=c.z_dim,
-                                width=c.width, d_norm=NORMALIZERS.get(c.d_norm), g_norm=NORMALIZERS.get(c.g_norm),
-                                head=head, head_stats=stats, options=c.arch_option_set(), init=c.init,
-                                upsample=c.upsample)
+            g, d = trial_models(c, head, stats)
             gs.append(g.to(device))
             ds.append(d.to(device))
         self.members = [_Member(c, torch.Generator(device=device).manual_seed(c.seed), a)
@@ -139,19 +132,11 @@ class _Group:
                                  [c.beta2 for c in cfgs])
         self.lam = torch.tensor([c.penalty_lambda for c in cfgs], device=device)
         self.loss, self.penalty = LOSSES.get(cfg.loss), PENALTIES.get(cfg.penalty)
-        self.evaluator = Evaluator(data, cfg.eval_split, cfg.feature_extractor, device, cfg.resolution, cfg.channels,
-                                   cfg.eval_samples, cfg.fid_resize, cfg.metric_set(), cfg.recon_samples,
-                                   cfg.recon_steps, cache=cache_dir(), real_samples=cfg.eval_real_samples,
-                                   stats_file=cfg.fid_stats)
+        self.evaluator = trial_evaluator(cfg, data, device)
         self.eval_z = self.evaluator.latents(cfg.z_dim, cfg.z_dist)
         self.grid_z = (grid_latents(cfg.sample_grid, cfg.z_dim, cfg.z_dist, cfg.sample_seed)
                        if any(a is not None for a in artifacts) and cfg.sample_grid else None)
-        ev = self.evaluator
-        self.common = {"device_name": device_name(device), "hostname": socket.gethostname(),
-                       "torch_version": torch.__version__, "feature_extractor": ev.extractor.name,
-                       "fid_samples": ev.samples, "fid_split": ev.split, "fid_real_samples": ev.real_samples,
-                       "fid_real_stats_sha256": ev.stats_sha256, "data_manifest_sha256": data.manifest_sha256,
-                       "step_mode_used": "eager", "fused_members": len(cfgs)}
+        self.common = worker_columns(device, self.evaluator, data, fused_members=len(cfgs))
         self.step, self.g_iter = 0, 0
         if states is not None:
             self._restore(states)
@@ -163,8 +148,8 @@ class _Group:
         for row, state in enumerate(states):
             self.g.load_member(row, state["g"])
             self.d.load_member(row, state["d"])
-            self.opt_g.load_member(row, self.g.member(row, self.g_module), state["opt_g"])
-            self.opt_d.load_member(row, self.d.member(row, self.d_module), state["opt_d"])
+            self.opt_g.load_member(row, self.g_module, state["opt_g"])
+            self.opt_d.load_member(row, self.d_module, state["opt_d"])
             if self.ema is not None:
                 for n, t in self.ema.items():
                     t[row].copy_(state["g_eval"][f"module.{n}"])
@@ -183,8 +168,8 @@ class _Group:
             g_eval = {"n_averaged": torch.tensor(self.ema_count, dtype=torch.long),
                       **{f"module.{n}": self.ema[n][row].clone() for n in g_state}}
         return {"g": g_state, "d": d_state,
-                "opt_g": self.opt_g.member_state(row, self.g.member(row, self.g_module)),
-                "opt_d": self.opt_d.member_state(row, self.d.member(row, self.d_module)),
+                "opt_g": self.opt_g.member_state(row, self.g_module),
+                "opt_d": self.opt_d.member_state(row, self.d_module),
                 "g_eval": g_eval, "gen": m.gen.get_state(), "torch_rng": torch.get_rng_state(), "step": self.step,
                 "best_fid": m.best_fid, "g_iter": self.g_iter, "wall_time_s": self._wall(m)}
 
@@ -287,21 +272,6 @@ class _Group:
             out_states[self.live[row]] = states.get(row)
         self.report(out_rows, out_states)
 
-    def _keep_files(self, row: int, evaluated: nn.Module, fid: float, final: bool) -> None:
-        m = self.members[self.live[row]]
-        if m.artifacts is None:
-            return
-        png = grid_png(evaluated, self.grid_z, self.head.low, self.head.high) if self.grid_z is not None else None
-        if fid < m.best_fid:
-            m.artifacts.write(GENERATORS, BEST_GENERATOR,
-                              payload_bytes(generator_payload(m.cfg, evaluated, step=self.step, fid=fid)))
-            if png is not None:
-                m.artifacts.write(SAMPLES, "best.png", png)
-        if png is not None and final:
-            m.artifacts.write(SAMPLES, "final.png", png)
-        if png is not None and m.cfg.sample_every:
-            m.artifacts.write(SAMPLES, f"step-{self.step:09d}.png", png)
-
     def _evaluate(self) -> None:
         final = self.step >= self.cfg.steps
         rows, states, keep = {}, {}, []
@@ -316,7 +286,8 @@ class _Group:
                 rows[row] = self._row(row, "diverged", result.fid, f"non-finite generator output at step {self.step}",
                                       final=True)
                 continue
-            self._keep_files(row, evaluated, result.fid, final)
+            m = self.members[self.live[row]]
+            keep_files(m.artifacts, m.cfg, evaluated, self.grid_z, self.head, result.fid, m.best_fid, self.step, final)
             rows[row] = self._row(row, "ok", result.fid, final=final, extra=result.extra)
             keep.append(row)
             if self.checkpoints and not final:
