@@ -30,16 +30,11 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
+from train_throughput import _sync, plain_steps_per_s, trial_steps_per_s  # this folder's baselines
 
 from study.gan.config import TrialConfig
-from study.gan.data import load_dataset
-from study.gan.data.registry import to_range
 from study.gan.device import pick_device
 from study.gan.fused.group import run_group
-from study.gan.models import HEADS, build_models
-from study.gan.normalizers import NORMALIZERS
-from study.gan.trial import run_trial
 
 BASE = dict(dataset="digits", resolution=32, channels=3, d_norm="sn", loss="ns", batch_size=64, eval_samples=500,
             sample_grid=0)
@@ -49,11 +44,6 @@ def config(model: str, width: float, device: str, **kw) -> dict:
     """Trials on as many CPU threads as the plain loop (a trial sets torch's thread count)."""
     return {**BASE, "architecture": model, "width": width, "device": device, "threads": torch.get_num_threads(),
             **kw}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def _members(cfg: dict, n: int, steps: int) -> list[TrialConfig]:
@@ -73,56 +63,14 @@ def differential(run, short: int, long: int) -> float:
     return (long - short) / (times[1] - times[0])
 
 
-def trial_rate(cfg: dict, short: int, long: int) -> float:
-    return differential(lambda s: run_trial(TrialConfig.from_dict({**cfg, "steps": s, "eval_every": s}),
-                                            lambda *a: None), short, long)
-
-
 def fused_rate(cfg: dict, n: int, short: int, long: int) -> float:
     """Summed over the group's n members."""
     return n * differential(lambda s: run_group(_members(cfg, n, s), lambda *a: None), short, long)
 
 
-def plain_rate(cfg: dict, steps: int, batch: int, warmup: int = 10) -> float:
-    """A hand-written loop (NS loss, Adam, random indexing) of the same networks at ``batch``,
-    in batch-64 steps per second (batch / 64 of them per iteration)."""
-    c = TrialConfig.from_dict(cfg)
-    device = pick_device(c.device)
-    torch.manual_seed(0)
-    head = HEADS.get(c.g_head)
-    data = to_range(load_dataset(c.dataset, c.resolution, c.channels).train, head.low, head.high).to(device)
-    g, d = build_models(c.architecture, resolution=c.resolution, channels=c.channels, z_dim=c.z_dim, width=c.width,
-                        d_norm=NORMALIZERS.get(c.d_norm), g_norm=NORMALIZERS.get(c.g_norm), head=head)
-    g, d = g.to(device), d.to(device)
-    opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-
-    def step() -> None:
-        real = data[torch.randint(0, len(data), (batch,), device=device)]
-        with torch.no_grad():
-            fake = g(torch.rand(batch, c.z_dim, device=device) * 2 - 1)
-        d_loss = F.softplus(-d(real)).mean() + F.softplus(d(fake)).mean()
-        opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        opt_d.step()
-        g_loss = F.softplus(-d(g(torch.rand(batch, c.z_dim, device=device) * 2 - 1))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        g_loss.backward()
-        opt_g.step()
-
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    t = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return steps * batch / 64 / (time.perf_counter() - t)
-
-
 def _packed_worker(cfg: dict, short: int, long: int, start, out) -> None:
     start.wait()
-    out.put(trial_rate(cfg, short, long))
+    out.put(trial_steps_per_s(cfg, short, long))
 
 
 def packed_rate(cfg: dict, k: int, short: int, long: int) -> float:
@@ -189,12 +137,12 @@ def main() -> None:
     for model in args.models.split(","):
         cfg = config(model, width, args.device, step_mode="eager")
         f: dict[str, float] = {}
-        f["plain"] = med(lambda: plain_rate(cfg, long - short, 64))
-        f["trial"] = med(lambda: trial_rate(cfg, short, long))
+        f["plain"] = med(lambda: plain_steps_per_s(cfg, long - short))
+        f["trial"] = med(lambda: trial_steps_per_s(cfg, short, long))
         f[f"fused_{n}"] = med(lambda: fused_rate(cfg, n, short, long))
         if gpu:
-            f[f"batch_{64 * n}"] = med(lambda: plain_rate(cfg, (long - short) // n + 10, 64 * n))
-            f["graph"] = med(lambda: trial_rate({**cfg, "step_mode": "graph"}, short, long))
+            f[f"batch_{64 * n}"] = med(lambda: plain_steps_per_s(cfg, (long - short) // n + 10, batch=64 * n))
+            f["graph"] = med(lambda: trial_steps_per_s({**cfg, "step_mode": "graph"}, short, long))
             f[f"fused_{n}_graph"] = med(lambda: fused_rate({**cfg, "step_mode": "graph"}, n, short, long))
             for k in (int(x) for x in args.packed.split(",") if x):
                 f[f"packed_{k}"] = med(lambda: packed_rate(cfg, k, short, long))

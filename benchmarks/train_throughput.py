@@ -53,7 +53,9 @@ def trial_steps_per_s(cfg: dict, short: int, long: int) -> float:
     return (long - short) / (times[1] - times[0])
 
 
-def plain_steps_per_s(cfg: dict, steps: int, warmup: int = 10) -> float:
+def plain_steps_per_s(cfg: dict, steps: int, warmup: int = 10, batch: int | None = None) -> float:
+    """A hand-written loop of the same networks; ``batch`` (default: the config's) larger than 64
+    is counted in batch-64 steps (batch / 64 per iteration), as a fused group's total batch."""
     c = TrialConfig.from_dict(cfg)
     device = pick_device(c.device)
     torch.manual_seed(0)
@@ -64,7 +66,7 @@ def plain_steps_per_s(cfg: dict, steps: int, warmup: int = 10) -> float:
     g, d = g.to(device), d.to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-    bs = c.batch_size
+    bs = batch or c.batch_size
 
     def step() -> None:
         real = data[torch.randint(0, len(data), (bs,), device=device)]
@@ -86,7 +88,7 @@ def plain_steps_per_s(cfg: dict, steps: int, warmup: int = 10) -> float:
     for _ in range(steps):
         step()
     _sync(device)
-    return steps / (time.perf_counter() - t)
+    return steps * (bs / 64 if batch else 1) / (time.perf_counter() - t)
 
 
 def main() -> None:
