@@ -73,3 +73,30 @@ def session_members(session: int) -> list[int]:
             if fields is not None and int(fields[3]) == session:  # field 6 of stat: the session id
                 out.append(int(entry.name))
     return out
+
+
+def kill_trials_when(results: Path, ready, timeout_s: float = 120.0):
+    """Start a thread that SIGKILLs this test session's Ray trial processes (descendants of this
+    process running a Tune function trainable) once ``ready(rows)`` holds for the rows of
+    ``results``; return the thread and a dict it fills with pid -> the highest stored step."""
+    import os
+    import signal
+    import threading
+    import time
+
+    killed: dict[int, int] = {}
+
+    def watch() -> None:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline and not killed:
+            files = result_files(results)
+            rows = read_rows(files) if files else None
+            if rows is not None and ready(rows):
+                for pid in own_processes(os.getpid(), "ImplicitFunc"):
+                    os.kill(pid, signal.SIGKILL)
+                    killed[pid] = int(rows["step"].max())
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, killed

@@ -1,9 +1,5 @@
 """Crashes are normal events: a trial whose worker process is killed mid-training is retried
 by Ray Tune from its last checkpoint, and the study's rows stay exactly-once."""
-import os
-import signal
-import threading
-import time
 
 import dataclasses
 
@@ -12,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import own_processes, read_rows, result_files
+from tests.helpers import kill_trials_when
 
 from study.engine.driver import run_study
 from study.engine.spec import parse_spec
@@ -28,28 +24,9 @@ STUDY = {
 }
 
 
-def _trial_worker_pids() -> list[int]:
-    """This test session's trial processes only: descendants of this process (the Ray it started)."""
-    return own_processes(os.getpid(), "ImplicitFunc")
-
-
 def test_a_killed_trial_is_retried_from_its_checkpoint(ray_local, tmp_path):
-    killed = {}
-
-    def killer():
-        deadline = time.time() + 120
-        while time.time() < deadline and not killed:
-            files = result_files(tmp_path / "results")
-            if files:
-                rows = read_rows(files[:1])
-                if len(rows) and (rows["step"] >= 1200).any() and not rows["is_final"].any():
-                    for pid in _trial_worker_pids():
-                        os.kill(pid, signal.SIGKILL)
-                        killed[pid] = int(rows["step"].max())
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
+    thread, killed = kill_trials_when(  # the study's one trial, past its second evaluation
+        tmp_path / "results", lambda rows: len(rows) and (rows["step"] >= 1200).any() and not rows["is_final"].any())
     run_study(parse_spec(STUDY), yaml.safe_dump(STUDY), tmp_path, flush_every_s=0)
     thread.join(timeout=5)
     assert killed, "the trial finished before it could be killed"

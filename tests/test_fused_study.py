@@ -4,10 +4,6 @@ The same study run fused and unfused has the same trials (keys, BO settings, see
 same FIDs (within float32 rounding of the batched kernels); each member has its own rows and
 Optuna trial; a fused group whose worker is killed is retried from its checkpoint, every
 member's evaluations stored once."""
-import os
-import signal
-import threading
-import time
 
 import optuna
 import pandas as pd
@@ -17,7 +13,7 @@ import yaml
 import analysis
 from study.engine.driver import run_study
 from study.engine.spec import parse_spec
-from tests.helpers import own_processes, read_rows, result_files
+from tests.helpers import kill_trials_when
 
 pytestmark = pytest.mark.ray
 
@@ -82,22 +78,9 @@ def test_a_killed_fused_group_is_retried_from_its_checkpoint(ray_local, tmp_path
     study = {"name": "crashfused", "trial": {**STUDY["trial"], "steps": 3000, "eval_every": 300},
              "grid": {"preset": "kurach2019", "select": [1], "seeds": [0, 1]}, "max_failures": 2,
              "resources": {"cpu": 1, "fuse": 2}}
-    killed = {}
-
-    def killer():
-        deadline = time.time() + 180
-        while time.time() < deadline and not killed:
-            files = result_files(tmp_path / "results")
-            if len(files) == 2:
-                rows = read_rows(files)
-                if (rows["step"] >= 600).sum() == 2 and not rows["is_final"].any():
-                    for pid in own_processes(os.getpid(), "ImplicitFunc"):
-                        os.kill(pid, signal.SIGKILL)
-                        killed[pid] = int(rows["step"].max())
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
+    thread, killed = kill_trials_when(  # both members past their second evaluation, none final
+        tmp_path / "results", lambda rows: rows["trial_key"].nunique() == 2 and (rows["step"] >= 600).sum() == 2
+        and not rows["is_final"].any())
     run_study(parse_spec(study), yaml.safe_dump(study), tmp_path, flush_every_s=0)
     thread.join(timeout=5)
     assert killed, "the group finished before it could be killed"

@@ -142,6 +142,7 @@ class _Group:
             self._restore(states)
         self.common["restored_from_step"] = self.step
         self.d_val = self.g_val = torch.zeros(len(cfgs), device=device)
+        self.graphs: StepGraphs | None = None  # set by run() when the step is captured
 
     # ---- checkpoints: each member's in the solo trial's format ------------------------------------
     def _restore(self, states: list[dict[str, Any]]) -> None:
@@ -361,8 +362,6 @@ class _Group:
             if crossed_eval or self.step >= cfg.steps:
                 self._evaluate()
         return [m.last for m in self.members]
-
-    graphs: StepGraphs | None = None
 
 
 class _PenaltyProbe(nn.Module):
