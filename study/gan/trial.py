@@ -188,8 +188,12 @@ def run_as_group(cfg: TrialConfig, report: Report, state: dict[str, Any] | None 
     from study.gan.fused.group import run_group
 
     def member_report(rows: list, states: list) -> None:
-        if rows[0] is not None:
-            report(rows[0]) if states[0] is None else report(rows[0], states[0])
+        if rows[0] is None:
+            return
+        if states[0] is None:
+            report(rows[0])
+        else:
+            report(rows[0], states[0])
 
     return run_group([cfg], member_report, [state] if state is not None else None, checkpoints, [artifacts])[0]
 
