@@ -50,38 +50,77 @@ def _add(name: str, d_loss: Callable[..., Tensor], g_loss: Callable[[Tensor], Te
     LOSSES.register(name)(Loss(name, d_loss, g_loss, smoothing))
 
 
-def _ns_d(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+def _refuse_smoothing(smoothing: float) -> None:
+    if smoothing:
+        raise ValueError("label_smoothing: only defined for the ns and mm losses")
+
+
+def ns_d(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    """L_D = -log s(D(x)) - log(1 - s(D(G(z)))) (Goodfellow et al. 2014, eq. 1), real target 1 - smoothing (Salimans et al. 2016)."""
     # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f)
     real_term = F.softplus(-real) if smoothing == 0.0 else (1.0 - smoothing) * F.softplus(-real) + smoothing * F.softplus(real)
     return real_term.mean() + F.softplus(fake).mean()
 
 
-def _no_smoothing(d_loss: Callable[[Tensor, Tensor], Tensor]) -> Callable[..., Tensor]:
-    def wrapped(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
-        if smoothing:
-            raise ValueError("label_smoothing: only defined for the ns and mm losses")
-        return d_loss(real, fake)
-
-    return wrapped
+def ns_g(fake: Tensor) -> Tensor:
+    """L_G = -log s(D(G(z))), the non-saturating generator loss (Goodfellow et al. 2014, Sec. 3)."""
+    return F.softplus(-fake).mean()
 
 
-_add("ns", _ns_d, lambda fake: F.softplus(-fake).mean(), smoothing=True)
-_add("mm", _ns_d, lambda fake: -F.softplus(fake).mean(), smoothing=True)
-_add("wgan", _no_smoothing(lambda real, fake: fake.mean() - real.mean()), lambda fake: -fake.mean())
-_add(
-    "hinge",
-    _no_smoothing(lambda real, fake: F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()),
-    lambda fake: -fake.mean(),
-)
-_add(
-    "ls_raw",
-    _no_smoothing(lambda real, fake: 0.5 * (((real - 1.0) ** 2).mean() + (fake**2).mean())),
-    lambda fake: 0.5 * ((fake - 1.0) ** 2).mean(),
-)
-_add(
-    "ls_sigmoid",
-    _no_smoothing(lambda real, fake: 0.5 * (((torch.sigmoid(real) - 1.0) ** 2).mean() + (torch.sigmoid(fake) ** 2).mean())),
-    lambda fake: 0.5 * ((torch.sigmoid(fake) - 1.0) ** 2).mean(),
-)
+def mm_g(fake: Tensor) -> Tensor:
+    """L_G = log(1 - s(D(G(z)))), the minimax generator loss (Goodfellow et al. 2014, eq. 1)."""
+    return -F.softplus(fake).mean()
+
+
+def wgan_d(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    """L_D = -D(x) + D(G(z)) (Arjovsky et al. 2017, eq. 3)."""
+    _refuse_smoothing(smoothing)
+    return fake.mean() - real.mean()
+
+
+def wgan_g(fake: Tensor) -> Tensor:
+    """L_G = -D(G(z)) (Arjovsky et al. 2017, eq. 3)."""
+    return -fake.mean()
+
+
+def hinge_d(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    """L_D = relu(1 - D(x)) + relu(1 + D(G(z))) (Miyato et al. 2018, Sec. 4)."""
+    _refuse_smoothing(smoothing)
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def hinge_g(fake: Tensor) -> Tensor:
+    """L_G = -D(G(z)) (Miyato et al. 2018, Sec. 4)."""
+    return -fake.mean()
+
+
+def ls_raw_d(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    """L_D = ((D(x) - 1)^2 + D(G(z))^2) / 2 (Mao et al. 2017, eq. 2 with a = 0, b = c = 1)."""
+    _refuse_smoothing(smoothing)
+    return 0.5 * (((real - 1.0) ** 2).mean() + (fake**2).mean())
+
+
+def ls_raw_g(fake: Tensor) -> Tensor:
+    """L_G = (D(G(z)) - 1)^2 / 2 (Mao et al. 2017, eq. 2 with c = 1)."""
+    return 0.5 * ((fake - 1.0) ** 2).mean()
+
+
+def ls_sigmoid_d(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
+    """L_D = ((s(D(x)) - 1)^2 + s(D(G(z)))^2) / 2 (Kurach et al. 2019, Sec. 2.1; compare_gan)."""
+    _refuse_smoothing(smoothing)
+    return 0.5 * (((torch.sigmoid(real) - 1.0) ** 2).mean() + (torch.sigmoid(fake) ** 2).mean())
+
+
+def ls_sigmoid_g(fake: Tensor) -> Tensor:
+    """L_G = (s(D(G(z))) - 1)^2 / 2 (Kurach et al. 2019, Sec. 2.1; compare_gan)."""
+    return 0.5 * ((torch.sigmoid(fake) - 1.0) ** 2).mean()
+
+
+_add("ns", ns_d, ns_g, smoothing=True)
+_add("mm", ns_d, mm_g, smoothing=True)  # the minimax game's D loss is the non-saturating one
+_add("wgan", wgan_d, wgan_g)
+_add("hinge", hinge_d, hinge_g)
+_add("ls_raw", ls_raw_d, ls_raw_g)
+_add("ls_sigmoid", ls_sigmoid_d, ls_sigmoid_g)
 LOSSES.retire("ls", "write ls_sigmoid for Kurach et al.'s and compare_gan's least squares (on sigmoid(D)), "
                    "or ls_raw for Mao et al.'s on the raw output (what 'ls' used to mean)")

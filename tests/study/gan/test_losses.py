@@ -69,3 +69,12 @@ def test_one_sided_label_smoothing(name):
 def test_smoothing_is_refused_where_undefined(name):
     with pytest.raises(ValueError, match="label_smoothing"):
         LOSSES.get(name).d_loss(R, F, 0.1)
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_every_loss_is_a_named_documented_function(name):
+    # tracebacks name the loss, and each function states its formula and paper
+    loss = LOSSES.get(name)
+    for fn in (loss.d_loss, loss.g_loss):
+        assert fn.__name__.isidentifier() and fn.__name__ != "<lambda>", f"{name}: {fn.__name__}"
+        assert fn.__module__ == "study.gan.losses" and (fn.__doc__ or "").strip(), f"{name}: {fn.__name__}"
