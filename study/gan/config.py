@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
+from study.gan.errors import ConfigError  # noqa: F401  (re-exported: study.gan.config.ConfigError)
+
 STEP_UNITS = ("discriminator", "generator")
 N_DIS_SCHEDULES = ("constant", "iwgan")
 PRECISIONS = ("fp32", "bf16")
@@ -28,10 +30,6 @@ MAX_INT = 2**63 - 1  # the results table's int64
 # The datasets whose training split carries class labels ("": the dataset's default split), for
 # conditional GANs; image folders have none (yet).
 LABELLED_SPLITS = {"digits": ("",), "cifar10": ("", "train"), "stl10": ("train",)}
-
-
-class ConfigError(ValueError):
-    """A study or trial setting is invalid; the message names the field."""
 
 
 @dataclass(frozen=True)

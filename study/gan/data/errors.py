@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from study.gan.config import ConfigError
+from study.gan.errors import ConfigError
 
 
 class DataError(ConfigError):

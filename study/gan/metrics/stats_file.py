@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.gan.config import ConfigError
+from study.gan.errors import ConfigError
 
 
 def stats_sha256(mu: np.ndarray, sigma: np.ndarray) -> str:
