@@ -27,11 +27,6 @@ MAX_SEED = 2**32 - 1  # what numpy, torch and Optuna all accept as a seed
 MAX_INT = 2**63 - 1  # the results table's int64
 
 
-# The datasets whose training split carries class labels ("": the dataset's default split), for
-# conditional GANs; image folders have none (yet).
-LABELLED_SPLITS = {"digits": ("",), "cifar10": ("", "train"), "stl10": ("train",)}
-
-
 @dataclass(frozen=True)
 class TrialConfig:
     # data
@@ -192,6 +187,7 @@ class TrialConfig:
         return self
 
     def _validate_tricks(self, check) -> None:
+        from study.gan.data import DATASETS
         from study.gan.losses import LOSSES
         from study.gan.models.minibatch import MINIBATCH
 
@@ -207,7 +203,7 @@ class TrialConfig:
         if self.label_noise:
             check("label_smoothing", self.label_smoothing == 0, "0 with label_noise (noisy targets replace it)")
         if self.conditional:
-            check("conditional", self.train_split in LABELLED_SPLITS.get(self.dataset, ()),
+            check("conditional", self.train_split in DATASETS.get(self.dataset).labelled_splits,
                   "true only with labels for the training split: digits, cifar10, stl10 with train_split: train")
             check("g_norm", self.g_norm == "bn", "bn with conditional: true (its batch norms become conditional)")
             check("metrics", "recon" not in self.metric_set(), "no recon with conditional: true")

@@ -119,5 +119,6 @@ def plan(located: Located, options: DataOptions, crop: str, train_split: str) ->
                 {"train": "data_batch_1..5 in order", "test": "test_batch"})
 
 
-SOURCES.register(NAME)(Source(NAME, locate, plan, default_crop="center_crop_resize", fid_real_samples=10_000,
+SOURCES.register(NAME)(Source(NAME, locate, plan, default_crop="center_crop_resize", labelled_splits=("train",),
+                              fid_real_samples=10_000,
                               description="CIFAR-10 python version (cifar-10-batches-py/ or cifar-10-python.tar.gz)"))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from study.gan.data.registry import DATASETS, Dataset
+from study.gan.data.registry import DATASETS, Dataset, DatasetEntry
 
 TEST_SIZE = 360
 SPLIT_SEED = 0
@@ -66,7 +66,6 @@ def render(images: np.ndarray, resolution: int, channels: int) -> torch.Tensor:
     return x.repeat(1, channels, 1, 1).contiguous()
 
 
-@DATASETS.register("digits")
 def load_digits_dataset(resolution: int, channels: int, options: object = None) -> Dataset:
     images, labels = _raw()
     train_idx, test_idx = split_indices(len(images))
@@ -77,3 +76,6 @@ def load_digits_dataset(resolution: int, channels: int, options: object = None) 
         train_labels=torch.from_numpy(labels[train_idx]),
         test_labels=torch.from_numpy(labels[test_idx]),
     )
+
+
+DATASETS.register("digits")(DatasetEntry(load_digits_dataset, labelled_splits=("",)))  # its one split, labelled

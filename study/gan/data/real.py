@@ -8,7 +8,7 @@ import torch
 
 from study.gan.data.errors import DataError
 from study.gan.data.prepared import ensure_prepared
-from study.gan.data.registry import DATASETS, Dataset, shared_tensor
+from study.gan.data.registry import DATASETS, Dataset, DatasetEntry, shared_tensor
 from study.gan.data.sources import SOURCES, DataOptions
 
 
@@ -36,4 +36,7 @@ def load_real(name: str, resolution: int, channels: int, options: DataOptions | 
 def register_all() -> None:
     for name in SOURCES.names():
         if name not in DATASETS:
-            DATASETS.register(name)(functools.partial(load_real, name))
+            source = SOURCES.get(name)
+            default = ("",) if source.train_splits[0] in source.labelled_splits else ()  # "": the default split
+            DATASETS.register(name)(DatasetEntry(functools.partial(load_real, name),
+                                                 labelled_splits=default + source.labelled_splits))

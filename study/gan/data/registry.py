@@ -37,12 +37,22 @@ class Dataset:
         raise ValueError(f"split: unknown split {name!r}; allowed: train, test")
 
 
-DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A registered dataset: its loader and what the trial config checks without loading it."""
+
+    load: Callable[..., Dataset]  # (resolution, channels, options) -> Dataset
+    # the train_split values whose training images carry class labels (for conditional GANs);
+    # "": the dataset's default split (digits: its one fixed split)
+    labelled_splits: tuple[str, ...] = ()
+
+
+DATASETS: Registry[DatasetEntry] = Registry("dataset")
 
 
 def load_dataset(name: str, resolution: int, channels: int, options: Any = None) -> Dataset:
     """``options``: a sources.DataOptions for the real datasets (where the data lies, the crop)."""
-    return DATASETS.get(name, "dataset")(resolution, channels, options)
+    return DATASETS.get(name, "dataset").load(resolution, channels, options)
 
 
 def as_unit(images: torch.Tensor) -> torch.Tensor:

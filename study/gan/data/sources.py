@@ -74,6 +74,7 @@ class Source:
     plan: Callable[[Located, DataOptions, str, str], Plan]  # (located, options, crop, train_split)
     default_crop: str
     train_splits: tuple[str, ...] = ("train",)  # allowed training splits, the default first
+    labelled_splits: tuple[str, ...] = ()  # the training splits whose images carry class labels
     fid_real_samples: int = 0  # the papers' real sample count on the test split (0: all of it)
     channels: int = 3
     description: str = ""  # where it comes from, for the README and errors

@@ -95,4 +95,5 @@ def plan(located: Located, options: DataOptions, crop: str, train_split: str) ->
 
 
 SOURCES.register(NAME)(Source(NAME, locate, plan, default_crop="center_crop_resize", train_splits=TRAIN_SPLITS,
+                              labelled_splits=("train",),
                               description="STL-10 binary version (stl10_binary/)"))

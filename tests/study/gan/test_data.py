@@ -62,4 +62,4 @@ def test_unknown_dataset_and_bad_channels():
     with pytest.raises(ValueError, match="dataset: unknown dataset 'cifar'"):
         load_dataset("cifar", 32, 3)
     with pytest.raises(ValueError, match="channels"):
-        DATASETS.get("digits")(16, 2)
+        DATASETS.get("digits").load(16, 2)
