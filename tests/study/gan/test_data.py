@@ -63,3 +63,18 @@ def test_unknown_dataset_and_bad_channels():
         load_dataset("cifar", 32, 3)
     with pytest.raises(ValueError, match="channels"):
         DATASETS.get("digits").load(16, 2)
+
+
+def test_the_dataset_entry_says_which_training_splits_carry_labels():
+    """A conditional trial needs labels: the default split of digits and CIFAR-10, STL-10's train
+    split (its default, unlabeled, has none), no image collection."""
+    from study.gan.config import ConfigError, TrialConfig
+
+    real = {"channels": 3, "resolution": 32, "conditional": True}
+    for values in ({"conditional": True}, {**real, "dataset": "cifar10"},
+                   {**real, "dataset": "stl10", "train_split": "train"}):
+        assert TrialConfig.from_dict(values).conditional
+    for values in ({**real, "dataset": "stl10"}, {**real, "dataset": "celeba_hq"}):
+        with pytest.raises(ConfigError, match="true only with labels for the training split"):
+            TrialConfig.from_dict(values)
+    assert DATASETS.get("stl10").labelled_splits == ("train",) and DATASETS.get("folder").labelled_splits == ()
