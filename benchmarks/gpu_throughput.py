@@ -7,7 +7,8 @@ each at the end, so setup and evaluation cancel), summed over the trials that ra
 - ``trial``: one trial as the trainable runs it, eager (``step_mode: eager``);
 - ``graph``: one trial with its D and G steps captured as CUDA graphs (``step_mode: graph``);
 - ``packed_<k>``: k trial processes at once on one device (Ray's fractional GPUs);
-- ``fused_<n>``: one fused group of n members (eager; on CUDA also ``fused_<n>_graph``);
+- ``fused_<n>``: one fused group of n members, member by member (``step_mode: eager``, what
+  ``auto`` runs); on CUDA also ``fused_<n>_batched`` (vmap) and ``fused_<n>_graph`` (captured);
 - baselines in the same command: ``plain``, a hand-written PyTorch loop of the same model; and
   ``batch_<64 n>``, that plain loop at the group's total batch (what fusing n trials can reach
   at best); on the CPU ``sequential_<n>``: the n trials one after another (= ``trial``).
@@ -20,6 +21,7 @@ the step's cost does not depend on the pixels). On the CPU the defaults are cut 
 short windows) and the CUDA-only figures are listed under ``needs_cuda``.
 
     python benchmarks/gpu_throughput.py [--members 10] [--packed 2,4,8] [--models sndcgan,resnet_cifar]
+    python benchmarks/gpu_throughput.py --quick    # the CPU check in a few minutes: 4 members, width 0.125
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from train_throughput import _sync, plain_steps_per_s, trial_steps_per_s  # this
 
 from study.gan.config import TrialConfig
 from study.gan.device import pick_device
-from study.gan.fused.group import run_group
+from study.gan.training.loop import run_group
 
 BASE = dict(dataset="digits", resolution=32, channels=3, d_norm="sn", loss="ns", batch_size=64, eval_samples=500,
             sample_grid=0)
@@ -118,7 +120,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--inception-images", type=int, default=10_000)
     parser.add_argument("--window", default="", help="S_short,S_long (default: 50,550 on CUDA, 10,60 on the CPU)")
+    parser.add_argument("--quick", action="store_true", help="4 members, width 0.125, window 10,40")
     args = parser.parse_args()
+    if args.quick:
+        args.members, args.width, args.window = 4, args.width or 0.125, args.window or "10,40"
     device = pick_device(args.device)
     gpu = device.type == "cuda"
     width = args.width or (1.0 if gpu else 0.25)
@@ -143,6 +148,7 @@ def main() -> None:
         if gpu:
             f[f"batch_{64 * n}"] = med(lambda: plain_steps_per_s(cfg, (long - short) // n + 10, batch=64 * n))
             f["graph"] = med(lambda: trial_steps_per_s({**cfg, "step_mode": "graph"}, short, long))
+            f[f"fused_{n}_batched"] = med(lambda: fused_rate({**cfg, "step_mode": "batched"}, n, short, long))
             f[f"fused_{n}_graph"] = med(lambda: fused_rate({**cfg, "step_mode": "graph"}, n, short, long))
             for k in (int(x) for x in args.packed.split(",") if x):
                 f[f"packed_{k}"] = med(lambda: packed_rate(cfg, k, short, long))

@@ -26,7 +26,7 @@ from study.engine.bo import METRIC, STOPPED, RoundsScheduler
 from study.engine.request import FINISHED, PHASES, TrialRequest
 from study.engine.spec import StudySpec
 from study.gan.config import TrialConfig
-from study.gan.fused.grouping import fusion_key, unfusable
+from study.gan.fused.grouping import fusion_key
 
 
 def member_id(trial_id: str, k: int) -> str:
@@ -153,12 +153,12 @@ class PhasedScheduler:
         if not isinstance(got, TrialRequest):
             return got
         out = [(first_id, got)]
-        if size <= 1 or unfusable(got.config):
+        if size <= 1:
             return out
         key = fusion_key(got.config)
 
         def alike(req: TrialRequest) -> bool:
-            return req.model == got.model and not unfusable(req.config) and fusion_key(req.config) == key
+            return req.model == got.model and fusion_key(req.config) == key
 
         if got.phase == "grid":
             more = _take(self.grid, alike, size - 1)

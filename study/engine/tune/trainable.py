@@ -76,7 +76,7 @@ def tune_trainable(config: dict[str, Any]) -> None:
 
 
 def fused_trainable(config: dict[str, Any]) -> None:
-    """A fused group (study/gan/fused/group.py) as one Tune trial: each report carries every
+    """A fused group (study/gan/training/loop.py) as one Tune trial: each report carries every
     member's last row under ``members`` (those it adds marked ``new``); a checkpoint holds each
     live member's state in its own folder (a solo trial's format) and the final rows of those
     done, so a retry continues the others from the last evaluation."""
@@ -84,7 +84,7 @@ def fused_trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
     from study.gan.artifacts import ArtifactDir
-    from study.gan.fused.group import run_group
+    from study.gan.training.loop import run_group
 
     group: FusedRequest = request_of(config)
     _cap_gpu_memory(tune.get_context())

@@ -1,30 +1,34 @@
-"""CUDA graphs of a fused group's training step (issue 16 item 1).
+"""CUDA graphs of a group's batched training step (issue 16 item 1; hazards fixed in issue 21).
 
 A small GAN step is bound by kernel launches, not FLOPs (SNDCGAN at 32 px on an H100: 1,047
 launches and 26.7 ms of CPU time per step against 5.7 ms of GPU time). Captured once and
 replayed, the D step and the G step cost one launch each. Two graphs, not one, so that any
 critic schedule (n_dis, the iWGAN warm-up and every-500th bursts) is a number of D replays
-followed by a G replay. Everything a step touches already lives on the device: batches are
-gathered from the resident training set, latents and penalty points come from the members'
-own CUDA generators (registered with each graph, so every replay draws fresh numbers from
-the member's stream exactly as eager steps would), Adam's rates, betas and step counts are
-tensors (study/gan/fused/adam.py), batch-norm statistics and spectral norm's u and v are
-updated in place, and divergence flags are read at the host check, not per step.
+followed by a G replay. Everything a step touches lives on the device: batches are gathered from
+the resident training set, latents and penalty points come from the members' own CUDA
+generators (registered with each graph), Adam's scalars are tensors (study/gan/fused/adam.py).
 
-Capture follows torch's recipe: a few eager iterations on a side stream first (autograd and
-the allocator settle), then each step captured in its own memory pool. Whatever fails (an op
-that cannot be captured, a torch without graph-safe custom generators, streamed batches) is
-reported as a reason and the group goes on eagerly: a capture never crashes a trial.
+Each group has its own stream, on which it warms up (``WARMUP_ITERATIONS`` eager iterations)
+and captures, and its own memory pool: nothing of one group's capture lands in another's. The
+warm-up and the capture run under the executor's guard: a failure restores the current stream,
+releases the partial graphs and their pool, puts the members back as they were before the
+failed iteration, and the loop continues them eagerly. ``close`` releases the graphs when the
+group ends; no object refers back to the loop, so nothing waits for the cyclic collector.
+
+Unverified on a GPU until tests/study/gan/test_fused_cuda.py has passed on one
+(benchmarks/gpu_check.sh); ``step_mode: auto`` does not choose it.
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 
 from study.gan.data.loader import ResidentBatches
+from study.gan.fused.batched import BatchedSteps
+from study.gan.training.build import Shared
+from study.gan.training.member import Member
 
-WARMUP_ITERATIONS = 3  # eager G iterations (with their D steps) on a side stream before capture
+Tensor = torch.Tensor
+WARMUP_ITERATIONS = 3  # eager iterations on the group's stream before capture
 
 
 def graph_unsupported(device: torch.device, train: object) -> str:
@@ -38,55 +42,77 @@ def graph_unsupported(device: torch.device, train: object) -> str:
     return ""
 
 
-class StepGraphs:
-    """The D step and the G step of a group, eager until captured, then replayed."""
+class GraphSteps(BatchedSteps):
+    """The batched D and G steps, warmed up on the group's stream, then captured and replayed."""
 
-    def __init__(self, d_step: Callable[[], None], g_step: Callable[[], None]) -> None:
-        self.d_step, self.g_step = d_step, g_step
-        self.side = torch.cuda.Stream()
+    mode = "graph"
+    GUARDED = WARMUP_ITERATIONS + 1  # the warm-up iterations and the capture
+
+    def __init__(self, shared: Shared, live: list[Member]) -> None:
+        super().__init__(shared, live)
+        self.stream = torch.cuda.Stream(shared.device)
         self.graphs: tuple[torch.cuda.CUDAGraph, torch.cuda.CUDAGraph] | None = None
-        self.warm = 0  # eager iterations since the stacks last changed
 
-    def reset(self) -> None:
-        """The stacks changed (a member left): capture again after a new warm-up."""
-        self.graphs, self.warm = None, 0
-
-    def iteration(self, n_critic: int) -> None:
-        """``n_critic`` D steps and one G step: replayed once captured, else eager on the side stream."""
-        if self.graphs is not None:
+    def iteration(self, n_critic: int, noise: float) -> Tensor:
+        if self.graphs is None and self.trusted >= WARMUP_ITERATIONS:
+            self._guarded(self._capture)
+        if self.graphs is None:
+            self._guarded(lambda: self._on_stream(lambda: self._steps(n_critic)))
+        else:
             d, g = self.graphs
             for _ in range(n_critic):
                 d.replay()
             g.replay()
-            return
-        self.side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(self.side):
-            for _ in range(n_critic):
-                self.d_step()
-            self.g_step()
-        torch.cuda.current_stream().wait_stream(self.side)
-        self.warm += 1
+        if self.ema is not None:
+            self.ema_count += 1
+        return torch.isfinite(self.d_val) & torch.isfinite(self.g_val)
 
-    def ready(self) -> bool:
-        return self.graphs is None and self.warm >= WARMUP_ITERATIONS
+    def _on_stream(self, work) -> None:
+        self.stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(self.stream):
+            work()
+        torch.cuda.current_stream().wait_stream(self.stream)
 
-    def capture(self, generators: list[torch.Generator]) -> None:
-        """Record one D step and one G step (recorded only: nothing trains during capture).
-        Raises on failure, with the generators' states as they were."""
-        saved = [g.get_state() for g in generators]
+    def _capture(self) -> None:
+        """Record one D step and one G step on the group's stream into one private pool
+        (recorded only: nothing trains). On failure: the caller's stream back, nothing kept."""
+        before = torch.cuda.current_stream()
+        graphs: list[torch.cuda.CUDAGraph] = []
         try:
             torch.cuda.synchronize()
-            graphs = []
+            pool = torch.cuda.graph_pool_handle()
             for step in (self.d_step, self.g_step):
                 graph = torch.cuda.CUDAGraph()
-                for gen in generators:
-                    graph.register_generator_state(gen)
-                with torch.cuda.graph(graph):
-                    step()
+                for m in self.live:
+                    graph.register_generator_state(m.gen)
                 graphs.append(graph)
+                with torch.cuda.graph(graph, pool=pool, stream=self.stream):
+                    step()
             torch.cuda.synchronize()
         except BaseException:
-            for gen, state in zip(generators, saved):
-                gen.set_state(state)
+            torch.cuda.set_stream(before)
+            _release(graphs)
             raise
         self.graphs = (graphs[0], graphs[1])
+
+    def drop(self, keep: list[int]) -> None:
+        super().drop(keep)
+        self._reset()  # the captured steps read the old stacks: warm up and capture again
+        self.trusted = 0
+
+    def _reset(self) -> None:
+        if self.graphs is not None:
+            _release(list(self.graphs))
+        self.graphs = None
+
+    def close(self) -> None:
+        self._reset()
+        super().close()
+
+
+def _release(graphs: list) -> None:
+    for graph in graphs:
+        graph.reset()
+    graphs.clear()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()

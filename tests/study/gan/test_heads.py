@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from study.gan.models import HEADS
-from study.gan.trial import channel_stats
+from study.gan.training.build import channel_stats
 
 
 def test_bn_clip_starts_at_the_data_statistics_and_clips():

@@ -72,7 +72,7 @@ def test_wgan_with_gradient_penalty_trains():
 
 
 def test_iwgan_critic_schedule():
-    from study.gan.trial import critic_steps
+    from study.gan.training.schedule import critic_steps
 
     cfg = TrialConfig.from_dict({"n_dis": 5, "n_dis_schedule": "iwgan"})
     got = [critic_steps(cfg, i) for i in (0, 24, 25, 26, 499, 500, 501, 1000)]
@@ -95,7 +95,7 @@ def test_iwgan_schedule_counts_d_steps(monkeypatch):
 
 
 def test_instance_noise_decays_linearly_to_zero():
-    from study.gan.trial import instance_noise_std
+    from study.gan.training.schedule import instance_noise_std
 
     cfg = TrialConfig.from_dict({"instance_noise": 0.2, "steps": 100})
     assert [instance_noise_std(cfg, s) for s in (0, 50, 100, 150)] == pytest.approx([0.2, 0.1, 0.0, 0.0])

@@ -1,13 +1,15 @@
 """A trial on the fake CIFAR-10: trains from the memory-mapped uint8 set and records the data."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from study.gan.config import ConfigError, TrialConfig
 from study.gan.data import load_dataset, DataOptions
-from study.gan.metrics.evaluator import Evaluator
-from study.gan.trial import head_statistics, run_trial
+from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions
+from study.gan.training.build import head_statistics
+from study.gan.trial import run_trial
 from tests.study.gan.data import fakes
 
 import pytest
@@ -47,9 +49,10 @@ def test_evaluator_takes_the_protocols_real_count_and_the_study_may_override(tmp
     apply(fakes.cifar10_dir(tmp_path))
     data = load_dataset("cifar10", 32, 3, DataOptions("cifar10", 32, str(tmp_path)))
     object.__setattr__(data, "fid_real_samples", 3)  # as if the protocol asked for 3 of the 4
-    ev = Evaluator(data, "test", "digits", torch.device("cpu"), 32, 3)
+    options = EvaluatorOptions(split="test", extractor="digits", resolution=32, channels=3)
+    ev = Evaluator(data, options, torch.device("cpu"))
     assert ev.real_samples == 3 and ev.samples == 3 and ev.real.dtype == torch.uint8
-    ev2 = Evaluator(data, "train", "digits", torch.device("cpu"), 32, 3, real_samples=10, samples=20)
+    ev2 = Evaluator(data, replace(options, split="train", real_samples=10, samples=20), torch.device("cpu"))
     assert ev2.real_samples == 10 and ev2.samples == 20 and ev2.split == "train"
     assert ev.stats.mu.shape == ev2.stats.mu.shape
 
