@@ -21,7 +21,7 @@ PRECISIONS = ("fp32", "bf16")
 Z_DISTRIBUTIONS = ("normal", "uniform")
 SPLITS = ("train", "test")
 DEVICES = ("auto", "cpu", "cuda")
-STEP_MODES = ("auto", "eager", "graph")
+STEP_MODES = ("auto", "eager", "batched", "graph")
 AUTO = "auto"
 MAX_SEED = 2**32 - 1  # what numpy, torch and Optuna all accept as a seed
 MAX_INT = 2**63 - 1  # the results table's int64
@@ -77,9 +77,10 @@ class TrialConfig:
     precision: str = "fp32"  # bf16: autocast on CUDA (CPU runs stay fp32)
     channels_last: bool = False
     deterministic: bool = False
-    # how the training step runs on CUDA (study/gan/fused/graphs.py): graph: D and G steps
-    # captured as CUDA graphs and replayed; eager: launched op by op; auto: graph on CUDA where
-    # the trial fuses, eager otherwise and on CPU. A failed capture falls back to eager.
+    # how a group's members step (study/gan/training/executors.py): eager: one by one, op by op
+    # (the reference); batched: every member at once under vmap; graph: batched and captured as
+    # CUDA graphs. auto: eager on every device until the accelerated paths pass on a GPU. What
+    # cannot be batched or captured, or fails to, steps eagerly from the same member states.
     step_mode: str = "auto"
     # evaluation
     eval_every: int = 500
