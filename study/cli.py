@@ -175,7 +175,7 @@ def _stats(args: argparse.Namespace) -> int:
         return 0
     from study.gan.data import DataOptions, load_dataset
     from study.gan.device import pick_device
-    from study.gan.metrics.evaluator import Evaluator
+    from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions
     from study.gan.metrics.inception_weights import cache_dir
 
     if args.dataset is None or args.resolution is None:
@@ -184,8 +184,10 @@ def _stats(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, args.resolution, channels,
                         DataOptions(args.dataset, args.resolution, args.data_dir or "", args.prepared_dir or "",
                                     args.crop or "", args.train_split or ""))
-    ev = Evaluator(data, args.split, args.extractor, pick_device(args.device), args.resolution, channels,
-                   resize=args.resize, cache=cache_dir(), fast_inception=False, real_samples=args.real_samples)
+    options = EvaluatorOptions(split=args.split, extractor=args.extractor, resolution=args.resolution, channels=channels,
+                               resize=args.resize, real_samples=args.real_samples, cache=cache_dir(),
+                               fast_inception=False)
+    ev = Evaluator(data, options, pick_device(args.device))
     path = stats_file.save_stats(args.target, ev.stats.mu, ev.stats.sigma)
     print(f"{path}: {args.dataset} {args.split} split, {ev.real_samples} images at {args.resolution} px, "
           f"{args.extractor} features ({len(ev.stats.mu)}-d, resize {args.resize}); "

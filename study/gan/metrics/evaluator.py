@@ -19,6 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -100,49 +101,78 @@ def _calibrated_precision(model: nn.Module, real: torch.Tensor, n: int = 1000) -
     return str(model.dtype).removeprefix("torch.")
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvaluatorOptions:
+    """What an evaluation compares with and computes: the evaluation settings of a TrialConfig.
+
+    ``real_samples``: the first that many images of the split (0: the dataset's protocol, e.g.
+    10k for CIFAR-10, else the whole split); ``samples``: generated (0: as many). ``stats_file``:
+    real (mu, sigma) from an .npz (TTUR / pytorch-fid) instead of the split's; KID, which needs
+    the real features, is then NaN. ``cache``: where real statistics are kept on disk (None: in
+    this process only). ``fast_inception``: on CUDA, Inception in bf16/fp16 where that moves FID
+    by <= 1e-3 relative."""
+
+    split: str
+    extractor: str
+    resolution: int
+    channels: int
+    samples: int = 0
+    resize: str = "tf_bilinear"
+    metrics: tuple[str, ...] = ("fid",)
+    recon_samples: int = 64
+    recon_steps: int = 50
+    real_samples: int = 0
+    stats_file: str = ""
+    conditional: bool = False
+    cache: Path | None = None
+    fast_inception: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: Any, *, cache: Path | None) -> EvaluatorOptions:
+        """``cfg``: a TrialConfig, read by its fields (not imported: study.gan.config imports this module)."""
+        return cls(split=cfg.eval_split, extractor=cfg.feature_extractor, resolution=cfg.resolution,
+                   channels=cfg.channels, samples=cfg.eval_samples, resize=cfg.fid_resize, metrics=cfg.metric_set(),
+                   recon_samples=cfg.recon_samples, recon_steps=cfg.recon_steps, real_samples=cfg.eval_real_samples,
+                   stats_file=cfg.fid_stats, conditional=cfg.conditional, cache=cache)
+
+
 class Evaluator:
     """Scores ``generator`` samples (mapped from the head's range to [0, 1]) against a split."""
 
-    def __init__(self, dataset: Dataset, split: str, extractor: str, device: torch.device, resolution: int,
-                 channels: int, samples: int = 0, resize: str = "tf_bilinear", metrics: tuple[str, ...] = ("fid",),
-                 recon_samples: int = 64, recon_steps: int = 50, cache: Path | None = None,
-                 fast_inception: bool = True, real_samples: int = 0, stats_file: str = "",
-                 conditional: bool = False) -> None:
-        """``real_samples``: the first that many images of the split (0: the dataset's protocol,
-        e.g. 10k for CIFAR-10, else the whole split); ``samples``: generated (0: as many).
-        ``stats_file``: real (mu, sigma) from an .npz (TTUR / pytorch-fid) instead of the split's;
-        KID, which needs the real features, is then NaN."""
+    def __init__(self, dataset: Dataset, options: EvaluatorOptions, device: torch.device) -> None:
+        self.options = options
+        split, extractor, resize, samples = options.split, options.extractor, options.resize, options.samples
         self.extractor: Extractor = EXTRACTORS.get(extractor, "feature_extractor")
-        self.split, self.device, self.metrics = split, device, metrics
+        self.split, self.device, self.metrics = split, device, options.metrics
         whole = dataset.split(split)
-        self.real_samples = min(len(whole), real_samples or dataset.fid_real_samples or len(whole))
+        self.real_samples = min(len(whole), options.real_samples or dataset.fid_real_samples or len(whole))
         self.real = whole[: self.real_samples]  # uint8 (real datasets, memory-mapped) or float in [0, 1]
         self.samples = samples or len(self.real)
-        self.recon_samples, self.recon_steps = recon_samples, recon_steps
+        self.recon_samples, self.recon_steps = options.recon_samples, options.recon_steps
         self.model = self.extractor.load(device, resize)
         self.precision = "float32"
-        if extractor == "inception" and device.type == "cuda" and fast_inception:
+        if extractor == "inception" and device.type == "cuda" and options.fast_inception:
             self.precision = _calibrated_precision(self.model, self.real.to(device))
-        key = stats_key(dataset=dataset.name, split=split, resolution=resolution, channels=channels,
+        key = stats_key(dataset=dataset.name, split=split, resolution=options.resolution, channels=options.channels,
                         extractor=extractor, weights=getattr(self.model, "identity", ""),
                         resize=resize if extractor == "inception" else "", n=len(self.real),
                         input_scale=list(INPUT_SCALES[resize]) if extractor == "inception" else None,
                         **({"manifest": dataset.manifest_sha256} if dataset.manifest_sha256 else {}))
-        if stats_file:
+        if options.stats_file:
             from study.gan.metrics.stats_file import load_stats
 
             dim = extract(self.extractor, self.model, self.real[:2].to(device)).shape[1]
-            mu, sigma = load_stats(stats_file, dim)
+            mu, sigma = load_stats(options.stats_file, dim)
             self.stats = RealStats(np.empty((0, len(mu)), dtype=np.float32), mu, sigma)
             self.samples = samples or self.real_samples
             self.real_samples = 0  # the file's count is not known here
         else:
-            self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, cache)
+            self.stats = real_statistics(key, self.real.to(device), self.extractor, self.model, options.cache)
         from study.gan.metrics.stats_file import stats_sha256
 
         self.stats_sha256 = stats_sha256(self.stats.mu, self.stats.sigma)
         self.real_labels = self.eval_labels = None
-        if conditional:
+        if options.conditional:
             labels = dataset.train_labels if split == "train" else dataset.test_labels
             if labels is None:
                 raise ValueError(f"conditional: dataset {dataset.name} has no labels for its {split} split")

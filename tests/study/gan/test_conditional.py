@@ -1,4 +1,6 @@
 """Conditional GANs end to end: labelled batches, conditional sampling for evaluation and intra-FID."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,7 @@ import torch
 from study.gan.config import TrialConfig
 from study.gan.data import load_dataset
 from study.gan.metrics.digits_classifier import load_digits_classifier
-from study.gan.metrics.evaluator import Evaluator, intra_fid
+from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions, intra_fid
 from study.gan.models import HEADS, build_models
 from study.gan.normalizers import NORMALIZERS
 from study.gan.trial import run_trial
@@ -14,9 +16,10 @@ from study.gan.trial import run_trial
 
 def test_evaluation_samples_classes_in_the_real_splits_proportion():
     data = load_dataset("digits", 16, 1)
-    ev = Evaluator(data, "test", "digits", torch.device("cpu"), 16, 1, samples=0, conditional=True)
+    options = EvaluatorOptions(split="test", extractor="digits", resolution=16, channels=1, conditional=True)
+    ev = Evaluator(data, options, torch.device("cpu"))
     assert torch.equal(ev.eval_labels, data.test_labels[: len(ev.real)].long())  # as many as real: the split's own
-    ev = Evaluator(data, "test", "digits", torch.device("cpu"), 16, 1, samples=1000, conditional=True)
+    ev = Evaluator(data, replace(options, samples=1000), torch.device("cpu"))
     real = np.bincount(data.test_labels.numpy(), minlength=10) / len(data.test_labels)
     fake = np.bincount(ev.eval_labels.numpy(), minlength=10) / 1000
     assert np.abs(real - fake).max() < 0.01

@@ -89,7 +89,7 @@ def test_a_trial_with_metrics_pr_reports_precision_and_recall():
 def test_the_evaluator_reports_prdcs_values_on_its_own_features():
     prdc = pytest.importorskip("prdc")
     from study.gan.data import load_dataset
-    from study.gan.metrics.evaluator import Evaluator
+    from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions
     from study.gan.metrics.extractors import extract
 
     data = load_dataset("digits", 8, 1)
@@ -103,7 +103,8 @@ def test_the_evaluator_reports_prdcs_values_on_its_own_features():
         def forward(self, z):
             return (train[:len(z)] + self.scale * z[:, :1, None, None]).clamp(-1, 1)
 
-    ev = Evaluator(data, "test", "digits", torch.device("cpu"), 8, 1, samples=200, metrics=("fid", "pr"))
+    ev = Evaluator(data, EvaluatorOptions(split="test", extractor="digits", resolution=8, channels=1, samples=200,
+                                          metrics=("fid", "pr")), torch.device("cpu"))
     g = Replay()
     z = ev.latents(16, "normal")
     result = ev(g, z, -1.0, 1.0)
