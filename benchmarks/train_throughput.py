@@ -24,7 +24,7 @@ from study.gan.config import TrialConfig
 from study.gan.data import load_dataset
 from study.gan.data.registry import to_range
 from study.gan.device import pick_device
-from study.gan.models import HEADS, build_models
+from study.gan.models import HEADS, ModelOptions, build_models
 from study.gan.normalizers import NORMALIZERS
 from study.gan.trial import run_trial
 
@@ -61,8 +61,9 @@ def plain_steps_per_s(cfg: dict, steps: int, warmup: int = 10, batch: int | None
     torch.manual_seed(0)
     head = HEADS.get(c.g_head)
     data = to_range(load_dataset(c.dataset, c.resolution, c.channels).train, head.low, head.high).to(device)
-    g, d = build_models(c.architecture, resolution=c.resolution, channels=c.channels, z_dim=c.z_dim, width=c.width,
-                        d_norm=NORMALIZERS.get(c.d_norm), g_norm=NORMALIZERS.get(c.g_norm), head=head)
+    g, d = build_models(c.architecture, ModelOptions(resolution=c.resolution, channels=c.channels, z_dim=c.z_dim,
+                                                     width=c.width, d_norm=NORMALIZERS.get(c.d_norm),
+                                                     g_norm=NORMALIZERS.get(c.g_norm), head=head))
     g, d = g.to(device), d.to(device)
     opt_g = torch.optim.Adam(g.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))

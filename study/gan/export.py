@@ -116,17 +116,14 @@ def build_generator(cfg: TrialConfig, classes: int = 0) -> tuple[nn.Module, floa
     """An untrained generator of ``cfg``'s architecture and tricks, as the trial built it (its
     discriminator is dropped); ``classes``: a conditional generator's class count. A VBN
     generator's reference latents are a placeholder here: they are a buffer of the weights."""
-    from study.gan.models import HEADS, build_models
+    from study.gan.models import HEADS, ModelOptions, build_models
     from study.gan.models.registry import VBN_REFERENCE_SIZE
-    from study.gan.normalizers import NORMALIZERS
 
     cfg = cfg.validated()  # "auto" choices resolved, as the trial resolved them
     head = HEADS.get(cfg.g_head)
-    g, _ = build_models(cfg.architecture, resolution=cfg.resolution, channels=cfg.channels, z_dim=cfg.z_dim,
-                        width=cfg.width, d_norm=NORMALIZERS.get(cfg.d_norm), g_norm=NORMALIZERS.get(cfg.g_norm),
-                        head=head, options=cfg.arch_option_set(), init=cfg.init, upsample=cfg.upsample,
-                        d_minibatch=cfg.d_minibatch, g_dropout=cfg.g_dropout, classes=classes,
-                        z_ref=torch.zeros(VBN_REFERENCE_SIZE, cfg.z_dim))
+    options = ModelOptions.from_config(cfg, head=head, head_stats=None, classes=classes,
+                                       z_ref=torch.zeros(VBN_REFERENCE_SIZE, cfg.z_dim))
+    g, _ = build_models(cfg.architecture, options)
     return g, head.low, head.high
 
 

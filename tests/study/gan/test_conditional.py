@@ -9,7 +9,7 @@ from study.gan.config import TrialConfig
 from study.gan.data import load_dataset
 from study.gan.metrics.digits_classifier import load_digits_classifier
 from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions, intra_fid
-from study.gan.models import HEADS, build_models
+from study.gan.models import HEADS, ModelOptions, build_models
 from study.gan.normalizers import NORMALIZERS
 from study.gan.trial import run_trial
 
@@ -43,8 +43,9 @@ def test_conditional_samples_of_class_k_are_classified_as_k():
                                      eval_every=steps - 1, conditional=True, lr=2e-3, eval_samples=64, seed=0))
     states = []
     run_trial(cfg, lambda row, state=None: states.append(state) if state else None, checkpoints=True)
-    g, _ = build_models("dcgan", resolution=16, channels=1, z_dim=16, width=0.25, d_norm=NORMALIZERS.get("none"),
-                        g_norm=NORMALIZERS.get("bn"), head=HEADS.get(cfg.g_head), classes=10)
+    g, _ = build_models("dcgan", ModelOptions(resolution=16, channels=1, z_dim=16, width=0.25,
+                                              d_norm=NORMALIZERS.get("none"), g_norm=NORMALIZERS.get("bn"),
+                                              head=HEADS.get(cfg.g_head), classes=10))
     g.load_state_dict(states[-1]["g"])
     g.eval()
     y = torch.arange(10).repeat_interleave(50)

@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from study.gan.models import ARCHITECTURES, HEADS, build_models
+from study.gan.models import ARCHITECTURES, HEADS, ModelOptions, build_models
 from study.gan.normalizers import NORMALIZERS
 
 
-def _build(arch, res, d_norm="none", g_norm="bn", head="tanh", width=1.0, channels=3, z_dim=128, options=()):
-    """G and D at the architecture's reference init and upsampling."""
-    return build_models(arch, resolution=res, channels=channels, z_dim=z_dim, width=width,
-                        d_norm=NORMALIZERS.get(d_norm), g_norm=NORMALIZERS.get(g_norm), head=HEADS.get(head),
-                        options=frozenset(options))
+def _build(arch, res, d_norm="none", g_norm="bn", head="tanh", width=1.0, channels=3, z_dim=128, options=(), **kw):
+    """G and D (at the architecture's reference init and upsampling unless ``kw`` says otherwise)."""
+    return build_models(arch, ModelOptions(resolution=res, channels=channels, z_dim=z_dim, width=width,
+                                           d_norm=NORMALIZERS.get(d_norm), g_norm=NORMALIZERS.get(g_norm),
+                                           head=HEADS.get(head), arch_options=frozenset(options), **kw))
 
 
 def count(module):
@@ -117,9 +117,7 @@ def test_unpool_inserts_zeros_as_compare_gan_v2_does():
 @pytest.mark.parametrize("upsample,expected", [("unpool", [[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]]),
                                                ("nearest", [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]])])
 def test_resnet_generator_blocks_upsample_as_asked(upsample, expected):
-    g, _ = build_models("resnet_cifar", resolution=16, channels=3, z_dim=8, width=1 / 64,
-                        d_norm=NORMALIZERS.get("none"), g_norm=NORMALIZERS.get("none"), head=HEADS.get("sigmoid"),
-                        upsample=upsample)
+    g, _ = _build("resnet_cifar", 16, g_norm="none", head="sigmoid", width=1 / 64, z_dim=8, upsample=upsample)
     block = g.blocks[0]
     seen = {}
     block.shortcut.register_forward_hook(lambda m, inp, out: seen.update(x=inp[0]))
@@ -147,9 +145,7 @@ def test_resnet_compare_gan_init_truncated_normal_convs_and_normal_linear():
 
 def test_resnet_sngan_init_is_xavier_uniform():
     torch.manual_seed(0)
-    g, _ = build_models("resnet_cifar", resolution=32, channels=3, z_dim=128, width=1.0,
-                        d_norm=NORMALIZERS.get("none"), g_norm=NORMALIZERS.get("bn"), head=HEADS.get("sigmoid"),
-                        init="sngan")
+    g, _ = _build("resnet_cifar", 32, head="sigmoid", init="sngan")
     w = g.blocks[0].conv1.weight  # 3x3 256 -> 256, gain sqrt(2): bound sqrt(2) sqrt(6 / (fan_in + fan_out))
     bound = 2**0.5 * (6 / (2 * 256 * 9)) ** 0.5
     assert w.abs().max().item() <= bound and w.abs().max().item() > 0.99 * bound
@@ -247,8 +243,7 @@ def test_every_architecture_normalizer_head_maps_shapes_and_ranges(arch, res, no
     torch.manual_seed(0)
     width = 1 / 64 if arch == "resnet19" else 1 / 16
     stats = (torch.tensor([0.1, 0.2, 0.3]), torch.tensor([0.5, 0.6, 0.7]))
-    g, d = build_models(arch, resolution=res, channels=3, z_dim=8, width=width, d_norm=NORMALIZERS.get(norm),
-                        g_norm=NORMALIZERS.get(norm), head=HEADS.get(head), head_stats=stats)
+    g, d = _build(arch, res, d_norm=norm, g_norm=norm, head=head, width=width, z_dim=8, head_stats=stats)
     x = g(torch.randn(4, 8))
     assert x.shape == (4, 3, res, res)
     h = HEADS.get(head)

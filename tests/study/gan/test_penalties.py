@@ -42,11 +42,12 @@ def test_gradient_penalty_at_a_flat_discriminator_is_finite_and_one():
 def test_gradient_penalty_in_compare_gans_units_through_sndcgans_input_map():
     # compare_gan's SNDCGAN takes images in [0, 1] and maps them to 2x - 1: a D linear after that
     # map, D(x) = <w, 2x - 1>, has gradient 2w in [0, 1] units, so GP = (sqrt(1e-4 + 4||w||^2) - 1)^2.
-    from study.gan.models import HEADS, build_models
+    from study.gan.models import HEADS, ModelOptions, build_models
     from study.gan.normalizers import NORMALIZERS
 
-    _, d = build_models("sndcgan", resolution=16, channels=1, z_dim=4, width=1 / 64, d_norm=NORMALIZERS.get("none"),
-                        g_norm=NORMALIZERS.get("bn"), head=HEADS.get("tanh01"))
+    _, d = build_models("sndcgan", ModelOptions(resolution=16, channels=1, z_dim=4, width=1 / 64,
+                                                d_norm=NORMALIZERS.get("none"), g_norm=NORMALIZERS.get("bn"),
+                                                head=HEADS.get("tanh01")))
     w = torch.tensor([0.3, -0.4, 0.0, 1.2])
     class Column(Linear):  # D's head returns (N, 1)
         def forward(self, x):

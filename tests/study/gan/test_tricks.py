@@ -10,7 +10,7 @@ from torch import nn
 
 from study.gan.config import NEW_FIELD_DEFAULTS, ConfigError, TrialConfig
 from study.gan.losses import LOSSES
-from study.gan.models import HEADS, build_models
+from study.gan.models import HEADS, ModelOptions, build_models
 from study.gan.models.conditional import ConditionalBatchNorm2d, ConditionalGenerator, ProjectionDiscriminator
 from study.gan.models.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from study.gan.models.surgery import AlwaysDropout, checkerboard_warnings
@@ -24,8 +24,9 @@ TRICK_FIELDS = ("feature_matching", "historical_averaging", "label_noise", "labe
 
 
 def build(arch="dcgan", res=16, d_norm="none", g_norm="bn", **kw):
-    return build_models(arch, resolution=res, channels=1, z_dim=4, width=1 / 16, d_norm=NORMALIZERS.get(d_norm),
-                        g_norm=NORMALIZERS.get(g_norm), head=HEADS.get("tanh"), **kw)
+    return build_models(arch, ModelOptions(resolution=res, channels=1, z_dim=4, width=1 / 16,
+                                           d_norm=NORMALIZERS.get(d_norm), g_norm=NORMALIZERS.get(g_norm),
+                                           head=HEADS.get("tanh"), **kw))
 
 
 # ---- feature matching ------------------------------------------------------------------
@@ -193,7 +194,7 @@ def test_conditional_generator_depends_on_the_class():
 # ---- architecture switches -------------------------------------------------------------
 def test_g_lrelu_leaves_no_relu_in_g_and_d_avgpool_no_strided_conv_in_d():
     for arch in ("dcgan", "sndcgan", "sndcgan_paper"):
-        g, d = build(arch, options=frozenset({"g_lrelu", "d_avgpool"}))
+        g, d = build(arch, arch_options=frozenset({"g_lrelu", "d_avgpool"}))
         assert not any(type(m) is nn.ReLU for m in g.modules())
         assert any(isinstance(m, nn.LeakyReLU) for m in g.modules())
         assert not any(isinstance(m, nn.Conv2d) and m.stride != (1, 1) for m in d.modules())
