@@ -124,3 +124,21 @@ def test_cycles_are_the_components_of_more_than_one_module():
 def test_no_module_of_the_study_package_takes_part_in_an_import_cycle():
     cycles = _cycles(_import_graph("study"))
     assert not cycles, "modules that import one another: " + "; ".join(", ".join(c) for c in cycles)
+
+
+LOOP_MODULES = ("study/gan/training", "study/gan/fused", "study/gan/trial.py")
+MAX_LOOP_FUNCTION_LINES = 60
+
+
+def test_no_function_of_the_training_loop_is_over_60_lines():
+    """The loop stays a set of small steps (issue 21: ``trial._run`` had grown to 167 lines)."""
+    long = []
+    for part in LOOP_MODULES:
+        path = ROOT / part
+        for file in ([path] if path.is_file() else _files(part)):
+            for node in ast.walk(ast.parse(file.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > MAX_LOOP_FUNCTION_LINES:
+                        long.append(f"{file.relative_to(ROOT)}::{node.name} ({lines} lines)")
+    assert long == []
