@@ -83,20 +83,20 @@ def test_a_trial_fed_nan_is_stored_diverged_and_the_next_bo_round_still_comes(ra
     def nan_in_round_0(config):  # the real trainable; round-0 BO trials train on NaN images
         from study.engine.tune import trainable
         from study.engine.tune.searcher import request_of
-        from study.gan import trial
+        from study.gan.training import build
 
-        real = trial.load_dataset
+        real = build.load_dataset
 
         def poisoned(*args):
             data = real(*args)
             return dataclasses.replace(data, train=torch.full_like(data.train, float("nan")))
 
         if request_of(config).bo_round == 0:
-            trial.load_dataset = poisoned
+            build.load_dataset = poisoned
         try:
             trainable.tune_trainable(config)
         finally:
-            trial.load_dataset = real
+            build.load_dataset = real
 
     study = _tiny("nan", bo={"rounds": 2, "trials_per_round": 2, "sampler": "tpe", "seed": 0})
     study.pop("grid")
