@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 LOCK   := requirements.lock
 DEMO_OUT ?= results/demo
 
-.PHONY: demo test test-fast bench venv clean-demo weights lock
+.PHONY: demo test test-fast lint bench venv clean-demo weights lock
 
 venv: $(STAMP)
 
@@ -30,12 +30,17 @@ demo: $(STAMP)
 	echo "demo finished in $$(( $$(date +%s) - start ))s; Parquet results: $(DEMO_OUT)/results; plot: $(DEMO_OUT)/analysis/top5_fid.png"
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	-@$(BIN)/gan-study weights || echo "Inception weights not fetched: the Inception tests will skip"
 	$(BIN)/python -m pytest -q
 
 # The unit tests alone: no Ray, nothing slow (under a minute).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not ray"
+
+# pyflakes, import order and line length (pyproject.toml [tool.ruff]); `make test` runs it first.
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 weights: $(STAMP)
 	$(BIN)/gan-study weights

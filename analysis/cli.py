@@ -9,7 +9,6 @@ from analysis.load import STOPPED_ATTR, load, model_factors
 from analysis.plots import top_boxplot
 from analysis.top import summarize, top_fraction
 
-
 # Config columns shown as factors when they vary (issue 14 added the tricks).
 CANDIDATES = ("loss", "penalty", "d_norm", "architecture", "g_norm", "arch_options", "d_minibatch",
               "feature_matching", "historical_averaging", "label_smoothing", "label_noise", "label_flip",

@@ -31,7 +31,8 @@ class Report:
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     df = df.reset_index() if not isinstance(df.index, pd.RangeIndex) else df
-    cells = [[floatfmt.format(v) if isinstance(v, float) else str(v) for v in row] for row in df.itertuples(index=False)]
+    cells = [[floatfmt.format(v) if isinstance(v, float) else str(v) for v in row]
+             for row in df.itertuples(index=False)]
     head = [str(c) for c in df.columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(" --- " for _ in head) + "|"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])

@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import analysis
-from study.gan.config import TrialConfig
 from study.engine.schema import SCHEMA
+from study.gan.config import TrialConfig
 
 KS = np.arange(1, 101)
 
@@ -32,7 +32,8 @@ KS = np.arange(1, 101)
 def synthetic(root: Path, rows: int, evals: int = 10, files: int = 20, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     trials = rows // evals
-    models = [(l, n, p) for l in ("ns", "wgan", "hinge", "ls_sigmoid") for n in ("none", "bn", "sn") for p in ("none", "gp")]
+    models = [(l, n, p) for l in ("ns", "wgan", "hinge", "ls_sigmoid") for n in ("none", "bn", "sn")
+              for p in ("none", "gp")]
     m = rng.integers(0, len(models), trials)
     phase = np.where(rng.random(trials) < 0.3, "grid", "bo")
     quality = rng.gamma(2.0, 30.0, trials) + 20

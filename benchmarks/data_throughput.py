@@ -109,7 +109,8 @@ if draw:
     for _ in range(2000):
         src.next(64, gen)
 after = uss_kib()
-print(" ".join(f"{k}={before.get(k, 0)},{after.get(k, 0)}" for k in ("Rss", "Pss", "Shared_Clean", "Private_Clean", "Private_Dirty")), flush=True)
+print(" ".join(f"{k}={before.get(k, 0)},{after.get(k, 0)}"
+               for k in ("Rss", "Pss", "Shared_Clean", "Private_Clean", "Private_Dirty")), flush=True)
 sys.stdin.readline()  # stay alive (mapped) until told
 """
 

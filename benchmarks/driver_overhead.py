@@ -12,8 +12,8 @@
    the loop's median warm seconds per trial / slots. What that leaves of the wall time is the
    fixed start-up of a study (``startup_s``: the Tuner, which runs all of a study's phases, one
    new process per slot importing Ray Tune and torch, each slot's first trial filling cold
-   caches). Whole-study ratios, start-up included, for studies of N and 2N trials. The same N trials in a plain process pool of
-   ``slots`` warm processes (no Ray) give the machine's own ceiling.
+   caches). Whole-study ratios, start-up included, for studies of N and 2N trials. The same N
+   trials in a plain process pool of ``slots`` warm processes (no Ray) give the machine's own ceiling.
 3. Phases: a grid + seeds study in one Tuner (the driver) against the same study with one Tuner
    per phase and a barrier between them (how the driver used to run): ``phases_speedup``.
 
@@ -177,7 +177,8 @@ def scale(trials: int, models: int, evaluations: int, baseline: bool = True) -> 
             "scale_rows": len(rows), "scale_wall_s": round(wall, 1), "scale_trials_per_s": round(total / wall, 2),
             "scale_first_s_per_trial": round(first, 4), "scale_last_s_per_trial": round(last, 4),
             "scale_s_per_trial_ratio": round(last / first, 3),
-            "scale_second_s_per_trial": round(second, 4), "scale_bo_s_per_trial_ratio": round(last / second, 3), "scale_rss_first_mib": round(rss_first),
+            "scale_second_s_per_trial": round(second, 4), "scale_bo_s_per_trial_ratio": round(last / second, 3),
+            "scale_rss_first_mib": round(rss_first),
             "scale_rss_last_mib": round(rss_last), "scale_rss_ratio": round(rss_last / rss_first, 3),
             "status_s": round(status_s, 2), "analysis_load_s": round(load_s, 2), **plain}
 

@@ -184,9 +184,9 @@ def _stats(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, args.resolution, channels,
                         DataOptions(args.dataset, args.resolution, args.data_dir or "", args.prepared_dir or "",
                                     args.crop or "", args.train_split or ""))
-    options = EvaluatorOptions(split=args.split, extractor=args.extractor, resolution=args.resolution, channels=channels,
-                               resize=args.resize, real_samples=args.real_samples, cache=cache_dir(),
-                               fast_inception=False)
+    options = EvaluatorOptions(split=args.split, extractor=args.extractor, resolution=args.resolution,
+                               channels=channels, resize=args.resize, real_samples=args.real_samples,
+                               cache=cache_dir(), fast_inception=False)
     ev = Evaluator(data, options, pick_device(args.device))
     path = stats_file.save_stats(args.target, ev.stats.mu, ev.stats.sigma)
     print(f"{path}: {args.dataset} {args.split} split, {ev.real_samples} images at {args.resolution} px, "
@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     st.set_defaults(func=_status)
     exp = sub.add_parser("export", help="write a study's kept generator (per model, ranked by FID) to one file")
     exp.add_argument("study_dir")
-    exp.add_argument("--model", required=True, help="the model, as in the results' model column (e.g. 'd_norm=sn,loss=ns')")
+    exp.add_argument("--model", required=True,
+                     help="the model, as in the results' model column (e.g. 'd_norm=sn,loss=ns')")
     exp.add_argument("--rank", type=int, default=1, help="1 = the model's best trial (default), up to keep_generators")
     exp.add_argument("-o", "--out", required=True, help="the file to write (e.g. G.pt; a local path or URI)")
     exp.set_defaults(func=_export)
@@ -244,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     smp.add_argument("generator", help="a file written by gan-study export")
     smp.add_argument("-n", type=int, default=64, help="how many images (default 64)")
     smp.add_argument("-o", "--out", required=True, help="grid.png, or with --npz an archive")
-    smp.add_argument("--npz", action="store_true", help="write an .npz archive (uint8 images, latents) instead of a grid")
+    smp.add_argument("--npz", action="store_true",
+                     help="write an .npz archive (uint8 images, latents) instead of a grid")
     smp.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     smp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     smp.set_defaults(func=_sample)
@@ -252,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     wts.add_argument("--path", help="where to put (or, with --check, find) the file; default: the cache")
     wts.add_argument("--check", action="store_true", help="only check the file's sha256")
     wts.set_defaults(func=_weights)
-    prep = sub.add_parser("prepare", help="decode a dataset once into uint8 arrays + manifest.json (trials memory-map it)")
+    prep = sub.add_parser("prepare",
+                          help="decode a dataset once into uint8 arrays + manifest.json (trials memory-map it)")
     prep.add_argument("dataset", help="cifar10, stl10, celeba_hq, lsun_bedroom or folder")
     prep.add_argument("--resolution", type=int, required=True, help="image side in pixels, e.g. 32 or 128")
     prep.add_argument("--data-dir", help="where the dataset lies (default: $GAN_STUDY_DATA; folder: the collection)")

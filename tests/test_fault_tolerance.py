@@ -8,10 +8,9 @@ import pytest
 import torch
 import yaml
 
-from tests.helpers import kill_trials_when
-
 from study.engine.driver import run_study
 from study.engine.spec import parse_spec
+from tests.helpers import kill_trials_when
 
 pytestmark = pytest.mark.ray
 

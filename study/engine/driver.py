@@ -111,8 +111,8 @@ def _compact_finished(store: ResultsStore, stored: list[dict[str, Any]], loose: 
 
 
 def prepare_data(spec: StudySpec, log=print) -> dict[str, str]:
-    """Every real dataset the study trains on (and every imported statistics file), found prepared or prepared now (study/gan/data/
-    prepared.py), before Ray starts or the study directory is written: a missing, truncated or
+    """Every real dataset the study trains on (and every imported statistics file), found prepared or prepared now
+    (study/gan/data/prepared.py), before Ray starts or the study directory is written: a missing, truncated or
     corrupt dataset is one DataError here, and nothing is written. Data settings are never
     searched, so the models' configs cover every trial. Returns prepared path -> manifest sha256."""
     from study.gan.data import SOURCES, DataOptions
@@ -145,7 +145,8 @@ def _tensorboard(spec: StudySpec, study_dir: str, log) -> list:
     try:
         import tensorboard  # noqa: F401
     except ImportError:
-        raise ConfigError("tensorboard: true needs the tensorboard package: pip install 'gan-study[tensorboard]'") from None
+        raise ConfigError("tensorboard: true needs the tensorboard package: "
+                          "pip install 'gan-study[tensorboard]'") from None
     from study.engine.tune.tensorboard import TensorBoardCallback
 
     log(f"tensorboard: tensorboard --logdir {study_dir.removeprefix('file://')}/tensorboard")

@@ -64,7 +64,8 @@ WORKER = _group("provenance", [
     pa.field("hostname", pa.string()),
     pa.field("node_id", pa.string()),  # the Ray node the trial ran on
     pa.field("data_manifest_sha256", pa.string()),  # the prepared dataset's manifest ("" for digits)
-    pa.field("step_mode_used", pa.string()),  # how the members stepped: eager | batched (vmap) | graph (captured CUDA graphs)
+    # how the members stepped: eager | batched (vmap) | graph (captured CUDA graphs)
+    pa.field("step_mode_used", pa.string()),
     pa.field("fused_members", pa.int64()),  # trials trained together in one fused group (1: alone)
 ])
 # ... and by the driver (what code, when received).

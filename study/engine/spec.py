@@ -245,7 +245,8 @@ def parse_spec(data: Any) -> StudySpec:
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ConfigError(f"name: invalid value {name!r}; allowed: 1-64 letters, digits, '_', '-', '.'")
 
-    trial = _mapping("trial", {} if top.get("trial") is None else top["trial"], tuple(f.name for f in fields(TrialConfig)))
+    trial = _mapping("trial", {} if top.get("trial") is None else top["trial"],
+                     tuple(f.name for f in fields(TrialConfig)))
     for k in SEARCHED:
         if k in trial:
             raise ConfigError(f"trial.{k}: set by the grid and BO phases; remove it from 'trial'")
@@ -337,7 +338,8 @@ def _parse_bundles(raw: Any, trial: Mapping[str, Any]) -> dict[str, dict[str, di
             settings = _mapping(where, {} if settings is None else settings, config_fields)
             for field_name in settings:
                 if field_name in SEARCHED or field_name == "seed":
-                    raise ConfigError(f"{where}.{field_name}: searched by the grid and BO phases, it cannot be a factor")
+                    raise ConfigError(f"{where}.{field_name}: searched by the grid and BO phases, "
+                                      "it cannot be a factor")
                 owner = set_by.get(field_name)
                 if owner is not None and owner != f"factors.{k}":
                     raise ConfigError(f"{where}.{field_name}: also set by {owner}; set it in one place")
@@ -361,7 +363,8 @@ def _parse_grid(raw: Any) -> GridSpec:
                 raise ConfigError(f"grid.select: index {i} out of range; allowed: 0..{len(table) - 1}")
         settings = [s for s in settings if s[0] in set(idx)]
     if "where" in g:
-        where = _mapping("grid.where", g["where"], tuple(dict.fromkeys([*SEARCHED, *(k for row in table for k in row)])))
+        where = _mapping("grid.where", g["where"],
+                         tuple(dict.fromkeys([*SEARCHED, *(k for row in table for k in row)])))
         for k, v in where.items():
             allowed = sorted({row[k] for row in table if k in row})
             vals = v if isinstance(v, list) else [v]

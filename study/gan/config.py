@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
@@ -233,7 +233,6 @@ class TrialConfig:
 
     def arch_option_set(self) -> frozenset[str]:
         from study.gan.models import ARCHITECTURES
-
         from study.gan.models.layers import ARCH_OPTIONS
 
         if self.arch_options.strip() == "all":  # Kurach et al.'s ablation switches, not the tips' ones

@@ -56,9 +56,11 @@ def _refuse_smoothing(smoothing: float) -> None:
 
 
 def ns_d(real: Tensor, fake: Tensor, smoothing: float = 0.0) -> Tensor:
-    """L_D = -log s(D(x)) - log(1 - s(D(G(z)))) (Goodfellow et al. 2014, eq. 1), real target 1 - smoothing (Salimans et al. 2016)."""
+    """L_D = -log s(D(x)) - log(1 - s(D(G(z)))) (Goodfellow et al. 2014, eq. 1), real target
+    1 - smoothing (Salimans et al. 2016)."""
     # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f)
-    real_term = F.softplus(-real) if smoothing == 0.0 else (1.0 - smoothing) * F.softplus(-real) + smoothing * F.softplus(real)
+    real_term = (F.softplus(-real) if smoothing == 0.0
+                 else (1.0 - smoothing) * F.softplus(-real) + smoothing * F.softplus(real))
     return real_term.mean() + F.softplus(fake).mean()
 
 

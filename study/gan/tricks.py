@@ -64,8 +64,10 @@ def label_targets(n: int, noise: bool, flip: float, smoothing: float, gen: torch
     """D's targets for n real and n fake examples: 1 - smoothing and 0, or U[0.7, 1.2] and
     U[0, 0.3] with ``noise``; then each example's pair swapped with probability ``flip``."""
     if noise:
-        real = REAL_NOISE[0] + (REAL_NOISE[1] - REAL_NOISE[0]) * torch.rand(n, generator=gen, device=device, dtype=dtype)
-        fake = FAKE_NOISE[0] + (FAKE_NOISE[1] - FAKE_NOISE[0]) * torch.rand(n, generator=gen, device=device, dtype=dtype)
+        real = (REAL_NOISE[0]
+                + (REAL_NOISE[1] - REAL_NOISE[0]) * torch.rand(n, generator=gen, device=device, dtype=dtype))
+        fake = (FAKE_NOISE[0]
+                + (FAKE_NOISE[1] - FAKE_NOISE[0]) * torch.rand(n, generator=gen, device=device, dtype=dtype))
     else:
         real = torch.full((n,), 1.0 - smoothing, device=device, dtype=dtype)
         fake = torch.zeros(n, device=device, dtype=dtype)

@@ -11,8 +11,8 @@ import pytest
 
 import analysis
 from analysis.report import build_report, markdown_table
-from study.gan.config import TrialConfig
 from study.engine.store import ResultsStore
+from study.gan.config import TrialConfig
 
 
 def synthetic_study(path, seed=0):
@@ -28,12 +28,14 @@ def synthetic_study(path, seed=0):
             for t in range(n):
                 lr = [1e-4, 2e-4, 1e-3][t % 3] if phase == "grid" else float(10 ** rng.uniform(-5, -2))
                 cfg = TrialConfig.from_dict({"loss": loss, "d_norm": d_norm, "lr": lr, "beta1": 0.5,
-                                             "beta2": 0.999 if t % 2 else 0.9, "seed": t // 6 if phase == "grid" else 0})
+                                             "beta2": 0.999 if t % 2 else 0.9,
+                                             "seed": t // 6 if phase == "grid" else 0})
                 status = "diverged" if (phase == "bo" and t == 0) else "ok"
                 fid = float("nan") if status == "diverged" else base + 100 * abs(np.log10(lr) + 3.7) + rng.normal(0, 2)
                 key = f"k{i:015d}"
                 i += 1
-                store.write_trial(key, [{"study": "syn", "phase": phase, "bo_round": (t // 4) if phase == "bo" else None,
+                store.write_trial(key, [{"study": "syn", "phase": phase,
+                                         "bo_round": (t // 4) if phase == "bo" else None,
                                          "model": f"loss={loss},d_norm={d_norm}", "trial_key": key, **cfg.to_dict(),
                                          "step": 100, "fid": fid, "is_final": True, "status": status,
                                          "feature_extractor": "digits", "fid_samples": 360, "fid_split": "test",
@@ -82,7 +84,8 @@ def test_budget_panels_one_small_panel_per_model_and_outcome_counts(tmp_path):
     fig = analysis.budget_panels(analysis.budget_curves(df))
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert sorted(ax.get_title() for ax in visible) == sorted(df["model"].astype(str).unique())
-    assert [ln.get_linestyle() for ln in visible[0].get_lines()] == ["--", "-"]  # bo dashed, grid solid (sorted: bo first)
+    # bo dashed, grid solid (sorted: bo first)
+    assert [ln.get_linestyle() for ln in visible[0].get_lines()] == ["--", "-"]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["bo", "grid"]
     plt.close(fig)
     sixty = pd.concat([analysis.budget_curves(df).assign(model=lambda d, i=i: d["model"].astype(str) + f"#{i}")
@@ -118,7 +121,8 @@ def test_report_files_and_page_in_a_headless_browser(tmp_path):
     assert "FID of the top 5% of trials per loss" in text and "Best trial per model" in text
     assert {p.name for p in report.figures} == {"top_fid.png", "budget.png", "sensitivity.png"}
     for p in report.figures:
-        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+        assert (p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+                and p.with_suffix(".svg").read_text().lstrip().startswith("<?xml"))
         assert p.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
     tex = report.latex.read_text()
     assert tex.count("\\begin{tabular}") == text.count("<table") and "d\\_norm" in tex and "\\toprule" in tex

@@ -9,8 +9,8 @@ import pytest
 import analysis
 from analysis.load import load
 from analysis.top import summarize, top_fraction
-from study.gan.config import TrialConfig
 from study.engine.store import ResultsStore
+from study.gan.config import TrialConfig
 
 
 def table():

@@ -17,6 +17,7 @@ def test_table2_ranges():
     s = bo_space(PENALTIES.get("gp").lambda_range)
     assert (s["lr"].low, s["lr"].high, s["lr"].log) == (1e-5, 1e-2, True)
     assert (s["penalty_lambda"].low, s["penalty_lambda"].high, s["penalty_lambda"].log) == (1e-1, 1e2, True)
-    assert (bo_space(PENALTIES.get("l2").lambda_range)["penalty_lambda"].low, bo_space(PENALTIES.get("l2").lambda_range)["penalty_lambda"].high) == (1e-4, 1e1)
+    assert (bo_space(PENALTIES.get("l2").lambda_range)["penalty_lambda"].low,
+            bo_space(PENALTIES.get("l2").lambda_range)["penalty_lambda"].high) == (1e-4, 1e1)
     assert "penalty_lambda" not in bo_space(PENALTIES.get("none").lambda_range)
     assert s["beta1"].low == 0.0 and not s["beta1"].log and 0.999 < s["beta2"].high < 1.0

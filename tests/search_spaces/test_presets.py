@@ -50,8 +50,9 @@ def test_kurach_best_models_are_the_csvs_rows():
     losses = {"ns": "ns", "ls": "ls_sigmoid"}  # the paper's LS is compare_gan's, on sigmoid(D)
     got = {(c.dataset, c.architecture, c.loss, c.penalty, c.d_norm, c.lr, c.beta1, c.beta2, c.n_dis, c.seed, c.steps)
            for _, _, c in spec.grid_trials()}
-    want = {(names[r["dataset"]], r["architecture"], losses[r["loss"]], r["penalty"], r["d_normalization"], float(r["lr"]),
-             float(r["beta1"]), float(r["beta2"]), int(r["n_dis"]), int(r["seed"]), int(r["training_steps"]))
+    want = {(names[r["dataset"]], r["architecture"], losses[r["loss"]], r["penalty"], r["d_normalization"],
+             float(r["lr"]), float(r["beta1"]), float(r["beta2"]), int(r["n_dis"]), int(r["seed"]),
+             int(r["training_steps"]))
             for r in rows}
     assert got == want
     first = next(c for _, _, c in spec.grid_trials() if c.dataset == "celeba_hq" and c.architecture == "resnet19"
@@ -96,6 +97,7 @@ def test_every_preset_file_is_covered():
     # tricks_*.yaml: tests/study/engine/test_spec_bundles.py
     covered = {"demo.yaml", "kurach2019_best.yaml", "gpu_smoke_cifar10.yaml", "sngan_adam_cifar10.yaml",
                "sngan_adam_stl10.yaml", "normalizer_check_digits.yaml", "tricks_digits.yaml",
-               "tricks_labels_digits.yaml"} | {f"kurach2019_{s}_{d}.yaml" for s in ("loss", "penalty_norm", "architecture")
-                                           for d in ("cifar10", "celeba_hq", "lsun_bedroom")}
+               "tricks_labels_digits.yaml"} | {f"kurach2019_{s}_{d}.yaml"
+                                               for s in ("loss", "penalty_norm", "architecture")
+                                               for d in ("cifar10", "celeba_hq", "lsun_bedroom")}
     assert {p.name for p in ROOT.glob("*.yaml")} == covered

@@ -19,9 +19,9 @@ from typing import Any
 from ray.tune import Callback
 
 from study.engine.keep import GeneratorKeeper
+from study.engine.request import TrialRequest, member_rows, requests_of
 from study.engine.schema import REPORTED_COLUMNS
 from study.engine.store import ResultsStore
-from study.engine.request import TrialRequest, member_rows, requests_of
 from study.engine.tune.searcher import request_of
 
 

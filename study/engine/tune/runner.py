@@ -86,9 +86,8 @@ def trial_scheduler(spec: StudySpec):
 
 
 def trial_name(trial) -> str:
-    from study.engine.tune.searcher import request_of
-
     from study.engine.request import requests_of
+    from study.engine.tune.searcher import request_of
 
     reqs = requests_of(request_of(trial.config))
     return f"{reqs[0].phase}_{reqs[0].trial_key}" + (f"+{len(reqs) - 1}" if len(reqs) > 1 else "")

@@ -28,9 +28,9 @@ from torch import nn
 from study.gan.data.registry import Dataset, as_unit
 from study.gan.metrics.extractors import EXTRACTORS, Extractor, extract, extract_logits
 from study.gan.metrics.frechet import feature_statistics, frechet_distance
-from study.gan.metrics.reconstruction import reconstruction_error
 from study.gan.metrics.precision_recall import knn_radii, precision_recall
 from study.gan.metrics.preprocess import INPUT_SCALES
+from study.gan.metrics.reconstruction import reconstruction_error
 from study.gan.metrics.scores import inception_score, kernel_inception_distance, pixel_histogram_distance
 
 EVAL_LATENT_SEED = 2019  # the same latents for every trial, so FIDs are comparable
@@ -239,8 +239,9 @@ class Evaluator:
             extra["pixel_hist_distance"] = pixel_histogram_distance(images.cpu().numpy(), as_unit(self.real).numpy())
         if "recon" in self.metrics:
             with torch.enable_grad():
-                extra["recon_error"] = reconstruction_error(generator, as_unit(self.real[: self.recon_samples]), z_dim or
-                                                            latents.shape[1], low, high, steps=self.recon_steps)
+                extra["recon_error"] = reconstruction_error(generator, as_unit(self.real[: self.recon_samples]),
+                                                            z_dim or latents.shape[1], low, high,
+                                                            steps=self.recon_steps)
         if "intra_fid" in self.metrics:
             extra["intra_fid"] = (intra_fid(feats, labels.cpu().numpy(), self.stats.features,
                                             self.real_labels.cpu().numpy())

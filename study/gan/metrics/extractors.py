@@ -14,7 +14,6 @@ head (needed for the Inception Score).
 from __future__ import annotations
 
 import copy
-
 import functools
 from dataclasses import dataclass
 from typing import Callable

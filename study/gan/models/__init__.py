@@ -2,10 +2,9 @@
 
 Models know nothing of the trial: an architecture is built from shapes and normalizers only.
 """
-from study.gan.models.heads import HEADS, Head
-from study.gan.models.registry import ARCHITECTURES, Architecture, ModelOptions, build_models
-
 # Importing the modules registers their architectures.
 from study.gan.models import dcgan, resnet, sndcgan  # noqa: F401,E402
+from study.gan.models.heads import HEADS, Head
+from study.gan.models.registry import ARCHITECTURES, Architecture, ModelOptions, build_models
 
 __all__ = ["ARCHITECTURES", "Architecture", "HEADS", "Head", "ModelOptions", "build_models"]

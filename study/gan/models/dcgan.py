@@ -91,5 +91,5 @@ def build_dcgan(*, resolution: int, channels: int, z_dim: int, width: float, d_n
     return g, d
 
 
-ARCHITECTURES.register("dcgan")(Architecture("dcgan", build_dcgan, (8, 16, 32, 64, 128), options=("eps", *TRICK_OPTIONS),
-                                                  inits=("dcgan",)))
+ARCHITECTURES.register("dcgan")(Architecture("dcgan", build_dcgan, (8, 16, 32, 64, 128),
+                                             options=("eps", *TRICK_OPTIONS), inits=("dcgan",)))

@@ -1,10 +1,9 @@
 """The architecture registry: name -> constructor of (generator, discriminator)."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
-
-import warnings
 
 import torch
 from torch import nn

@@ -36,8 +36,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from study.gan.models.heads import ChannelStats, Head
-from study.gan.models.layers import (ARCH_OPTIONS, BN_EPS_DEFAULT, UPSAMPLERS, Init, bn_eps, init_norm_layers,
-                                    normal_init, normed, truncated_normal_init, width_of, xavier_init)
+from study.gan.models.layers import (
+    ARCH_OPTIONS,
+    BN_EPS_DEFAULT,
+    UPSAMPLERS,
+    Init,
+    bn_eps,
+    init_norm_layers,
+    normal_init,
+    normed,
+    truncated_normal_init,
+    width_of,
+    xavier_init,
+)
 from study.gan.models.registry import ARCHITECTURES, Architecture
 from study.gan.normalizers import Normalizer
 

@@ -26,8 +26,16 @@ import torch
 from torch import nn
 
 from study.gan.models.heads import ChannelStats, Head
-from study.gan.models.layers import (BN_EPS_DEFAULT, TRICK_OPTIONS, bn_eps, down_conv, init_norm_layers, normal_init,
-                                    normed, width_of)
+from study.gan.models.layers import (
+    BN_EPS_DEFAULT,
+    TRICK_OPTIONS,
+    bn_eps,
+    down_conv,
+    init_norm_layers,
+    normal_init,
+    normed,
+    width_of,
+)
 from study.gan.models.registry import ARCHITECTURES, Architecture
 from study.gan.normalizers import Normalizer
 

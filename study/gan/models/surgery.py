@@ -61,6 +61,7 @@ def checkerboard_warnings(model: nn.Module) -> list[str]:
                 if s > 1 and k % s:
                     kind = "transposed convolution" if isinstance(m, nn.ConvTranspose2d) else "convolution"
                     out.append(f"{name or type(model).__name__}: {kind} kernel {tuple(m.kernel_size)} is not divisible "
-                               f"by its stride {tuple(m.stride)} (uneven overlap: checkerboard artifacts, Odena et al. 2016)")
+                               f"by its stride {tuple(m.stride)} (uneven overlap: checkerboard artifacts, "
+                               "Odena et al. 2016)")
                     break
     return out

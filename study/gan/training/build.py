@@ -88,7 +88,8 @@ def keep_files(artifacts: Artifacts | None, cfg: TrialConfig, evaluated: torch.n
         return
     png = grid_png(evaluated, grid_z, head.low, head.high) if grid_z is not None else None
     if fid < best_fid:
-        artifacts.write(GENERATORS, BEST_GENERATOR, payload_bytes(generator_payload(cfg, evaluated, step=step, fid=fid)))
+        artifacts.write(GENERATORS, BEST_GENERATOR,
+                        payload_bytes(generator_payload(cfg, evaluated, step=step, fid=fid)))
         if png is not None:
             artifacts.write(SAMPLES, "best.png", png)
     if png is not None and final:
@@ -152,7 +153,8 @@ def build_shared(cfg: TrialConfig, stack: contextlib.ExitStack, *, members: int,
                      torch.Generator(device=device).manual_seed(VBN_REFERENCE_SEED), device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         evaluator = trial_evaluator(cfg, data, device)
-    grid_z = grid_latents(cfg.sample_grid, cfg.z_dim, cfg.z_dist, cfg.sample_seed) if keep_grids and cfg.sample_grid else None
+    grid_z = (grid_latents(cfg.sample_grid, cfg.z_dim, cfg.z_dist, cfg.sample_seed)
+              if keep_grids and cfg.sample_grid else None)
     return Shared(cfg=cfg, device=device, memory_format=memory_format, autocast=_autocast(cfg, device), head=head,
                   data=data, train=train, labels=labels, classes=classes,
                   head_stats=head_statistics(data, head.low, head.high), z_ref=z_ref.cpu(),

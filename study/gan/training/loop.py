@@ -183,11 +183,12 @@ class _Loop:
                 result = sh.evaluator(m.evaluated, sh.eval_z, sh.head.low, sh.head.high, self.cfg.z_dim,
                                       labels=sh.evaluator.eval_labels)
             if not math.isfinite(result.fid):
-                rows[pos] = self._row(m, "diverged", result.fid, f"non-finite generator output at step {self.clock.step}",
-                                      final=True)
+                rows[pos] = self._row(m, "diverged", result.fid,
+                                      f"non-finite generator output at step {self.clock.step}", final=True)
                 gone.add(pos)
                 continue
-            keep_files(m.artifacts, m.cfg, m.evaluated, sh.grid_z, sh.head, result.fid, m.best_fid, self.clock.step, final)
+            keep_files(m.artifacts, m.cfg, m.evaluated, sh.grid_z, sh.head, result.fid, m.best_fid,
+                       self.clock.step, final)
             rows[pos] = self._row(m, "ok", result.fid, final=final, extra=result.extra)
             if self.checkpoints and not final:
                 states[pos] = m.state(self.clock.step, self.clock.g_iter, self.started)

@@ -70,7 +70,8 @@ class Member:
         """The solo trial's checkpoint, a copy: from it ``run_trial(..., state=)`` continues exactly."""
         hist = {"hist_d": self.hist[0].state_dict(), "hist_g": self.hist[1].state_dict()} if self.hist else {}
         return copy.deepcopy({"g": self.g.state_dict(), "d": self.d.state_dict(), "opt_g": self.opt_g.state_dict(),
-                "opt_d": self.opt_d.state_dict(), "g_eval": self.g_eval.state_dict() if self.g_eval is not None else None,
+                "opt_d": self.opt_d.state_dict(),
+                "g_eval": self.g_eval.state_dict() if self.g_eval is not None else None,
                 "gen": self.gen.get_state(), "torch_rng": self.torch_rng(), "step": step, "best_fid": self.best_fid,
                 "g_iter": g_iter, "wall_time_s": self.wall(started), **hist})
 

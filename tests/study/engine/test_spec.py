@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from search_spaces.kurach2019 import LITERATURE_GRID
-from study.gan.config import ConfigError
 from study.engine.spec import load_spec, parse_spec
+from study.gan.config import ConfigError
 
 DEMO = Path(__file__).parents[3] / "search_spaces" / "demo.yaml"
 
@@ -61,7 +61,8 @@ def test_lambda_settings_collapse_without_a_penalty():
 
 
 def test_where_filters_the_preset():
-    spec = parse_spec(with_("grid.where", {"n_dis": 5, "lr": [0.001]}) | {"grid": {"where": {"n_dis": 5, "lr": [0.001]}}})
+    spec = parse_spec(with_("grid.where", {"n_dis": 5, "lr": [0.001]})
+                      | {"grid": {"where": {"n_dis": 5, "lr": [0.001]}}})
     assert {(c.lr, c.n_dis) for _, _, c in spec.grid_trials()} == {(0.001, 5)}
 
 

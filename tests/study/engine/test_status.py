@@ -9,7 +9,8 @@ from study.engine.status import study_status
 from study.engine.store import ResultsStore
 
 STUDY = {"name": "st", "factors": {"loss": ["ns", "wgan"]}, "trial": {"steps": 10, "eval_every": 5},
-         "grid": {"select": [1, 9]}, "bo": {"rounds": 2, "trials_per_round": 3, "sampler": "tpe"}, "seeds": {"count": 4}}
+         "grid": {"select": [1, 9]}, "bo": {"rounds": 2, "trials_per_round": 3, "sampler": "tpe"},
+         "seeds": {"count": 4}}
 
 
 def test_status_counts_done_running_pending_and_best(tmp_path, capsys):

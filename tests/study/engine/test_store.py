@@ -7,9 +7,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from study.gan.config import TrialConfig
 from study.engine.schema import SCHEMA
 from study.engine.store import ResultsStore
+from study.gan.config import TrialConfig
 
 
 def rows(key, steps, fid0=100.0, status="ok"):

@@ -11,8 +11,14 @@ import torch
 
 import study
 from study.gan.config import TrialConfig
-from study.gan.export import (GeneratorFileError, build_generator, generator_payload, load_generator,
-                              payload_bytes, weights_sha256)
+from study.gan.export import (
+    GeneratorFileError,
+    build_generator,
+    generator_payload,
+    load_generator,
+    payload_bytes,
+    weights_sha256,
+)
 
 CFG = dict(width=0.25, z_dim=16, resolution=16, g_norm="sn")
 
@@ -75,7 +81,8 @@ def test_altered_weights_are_refused_by_their_sha256(tmp_path):
 def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
     path, _ = _file(tmp_path)
     _rewrite(path, lambda p: p["config"].update(z_dim=32))  # the digest still matches: the shapes do not
-    with pytest.raises(GeneratorFileError, match=r"do not fit the generator its config builds .*z_dim=32.*size mismatch"):
+    with pytest.raises(GeneratorFileError,
+                       match=r"do not fit the generator its config builds .*z_dim=32.*size mismatch"):
         load_generator(str(path), device="cpu")
 
 

@@ -49,7 +49,8 @@ def test_stacked_adam_is_torch_adam_per_member():
     assert state["param_groups"][0]["lr"] == 2e-4 and state["param_groups"][0]["betas"] == (0.0, 0.9)
     ref = opts[1].state_dict()["state"][0]
     assert float(state["state"][0]["step"]) == 6.0
-    assert torch.allclose(state["state"][0]["exp_avg_sq"], ref["exp_avg_sq"], rtol=1e-6, atol=0)  # a few ulps; 1 - beta2 rounded first was 1.3e-5 off
+    # a few ulps; 1 - beta2 rounded first was 1.3e-5 off
+    assert torch.allclose(state["state"][0]["exp_avg_sq"], ref["exp_avg_sq"], rtol=1e-6, atol=0)
     other = StackedAdam({"weight": stacked.detach().clone()}, [1.0, 1.0], [0.9, 0.9], [0.99, 0.99])
     other.load_member(0, module, state)
     assert math.isclose(float(other.lr[0]), 2e-4) and float(other.step_count[0]) == 6.0

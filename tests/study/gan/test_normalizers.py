@@ -17,7 +17,8 @@ def test_spectral_norm_reaches_unit_largest_singular_value():
     sigma = torch.linalg.svdvals(w)[0].item()
     assert sigma == pytest.approx(1.0, abs=1e-2)
     # and the raw weight really had a different scale
-    assert torch.linalg.svdvals(conv.parametrizations.weight.original.detach().reshape(16, -1))[0] != pytest.approx(1.0, abs=0.05)
+    assert (torch.linalg.svdvals(conv.parametrizations.weight.original.detach().reshape(16, -1))[0]
+            != pytest.approx(1.0, abs=0.05))
 
 
 def test_batch_norm_standardises_each_channel():

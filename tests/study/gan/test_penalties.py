@@ -70,7 +70,8 @@ def test_gradient_penalty_interpolates_between_real_and_fake():
     gen = torch.Generator().manual_seed(1)
     alpha = torch.rand(4, 1, 1, 1, generator=torch.Generator().manual_seed(1))
     expected = (((1e-4 + 3 * alpha.flatten() ** 2).sqrt() - 1) ** 2).mean()
-    assert PENALTIES.get("gp")(PenaltyInputs(Square(), real, fake, gen)).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert (PENALTIES.get("gp")(PenaltyInputs(Square(), real, fake, gen)).item()
+            == pytest.approx(expected.item(), rel=1e-6))
 
 
 @pytest.mark.parametrize("name", PENALTIES.names())
@@ -82,7 +83,8 @@ def test_every_penalty_is_a_finite_scalar(name):
 
 
 def test_no_penalty_is_zero():
-    assert PENALTIES.get("none")(PenaltyInputs(Linear(torch.randn(4)), torch.randn(2, 4), torch.randn(2, 4))).item() == 0.0
+    assert PENALTIES.get("none")(PenaltyInputs(Linear(torch.randn(4)), torch.randn(2, 4),
+                                               torch.randn(2, 4))).item() == 0.0
 
 
 def test_dragan_perturbs_real_data_within_the_data_range():

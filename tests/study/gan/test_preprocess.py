@@ -31,7 +31,8 @@ def test_tf_bilinear_matches_the_legacy_formula():
     got = resize(torch.tensor(img)[None, None], 23, "tf_bilinear")[0, 0].numpy()
     assert np.allclose(got, tf_legacy_bilinear_numpy(img, 23), atol=1e-12)
     # upsampling 2 -> 4: sources 0, 0.5, 1, 1.5 (clamped at the edge)
-    assert torch.allclose(tf_bilinear_matrix(2, 4), torch.tensor([[1, 0], [0.5, 0.5], [0, 1], [0, 1]], dtype=torch.float64))
+    assert torch.allclose(tf_bilinear_matrix(2, 4),
+                          torch.tensor([[1, 0], [0.5, 0.5], [0, 1], [0, 1]], dtype=torch.float64))
 
 
 def test_torch_bilinear_is_pytorch_interpolate():

@@ -62,7 +62,8 @@ def _expected_cells(path, gen, z):
 @pytest.mark.parametrize("extra", [{}, {"g_ema": 0.9, "g_norm": "sn"}])
 def test_trial_grids_equal_its_best_generator_on_the_fixed_latents(tmp_path, extra):
     rows = []
-    run_trial(TrialConfig.from_dict({**TINY, **extra, "seed": 1}), rows.append, artifacts=ArtifactDir(str(tmp_path), "t1"))
+    run_trial(TrialConfig.from_dict({**TINY, **extra, "seed": 1}), rows.append,
+              artifacts=ArtifactDir(str(tmp_path), "t1"))
     best = min(rows, key=lambda r: r["fid"])
     samples = tmp_path / "samples" / "t1"
     assert sorted(p.name for p in samples.iterdir()) == ["best.png", "final.png"]

@@ -15,8 +15,7 @@ from study.gan.models.conditional import ConditionalBatchNorm2d, ConditionalGene
 from study.gan.models.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from study.gan.models.surgery import AlwaysDropout, checkerboard_warnings
 from study.gan.normalizers import NORMALIZERS
-from study.gan.tricks import (HistoricalAverage, cross_entropy, feature_matching_loss, label_targets,
-                              target_d_loss)
+from study.gan.tricks import HistoricalAverage, cross_entropy, feature_matching_loss, label_targets, target_d_loss
 from study.gan.vbn import ReferenceBatch, VirtualBatchNorm2d
 
 TRICK_FIELDS = ("feature_matching", "historical_averaging", "label_noise", "label_flip", "d_minibatch", "g_dropout",
@@ -44,7 +43,8 @@ def test_feature_matching_uses_the_discriminators_features_on_a_tiny_network():
     x, y = torch.randn(3, 1, 16, 16), torch.randn(3, 1, 16, 16)
     fx, fy = d.features(x), d.features(y)
     assert fx.shape[1] == d.fc.in_features
-    assert feature_matching_loss(fx, fy).item() == pytest.approx(((fx.mean(0) - fy.mean(0)) ** 2).sum().item(), rel=1e-6)
+    assert (feature_matching_loss(fx, fy).item()
+            == pytest.approx(((fx.mean(0) - fy.mean(0)) ** 2).sum().item(), rel=1e-6))
     assert torch.allclose(d(x), d.fc(fx).squeeze(1))
 
 

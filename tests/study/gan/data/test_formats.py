@@ -157,7 +157,8 @@ def test_prepared_set_is_used_without_the_source(tmp_path, apply):
 
     shutil.rmtree(tmp_path / "data" / "cifar-10-batches-py")  # a node with only the prepared copy
     again = prepare(fake, "cifar10", prepared_dir=str(tmp_path / "node-local"))
-    assert again.manifest_sha256 == first.manifest_sha256 and again.path == tmp_path / "node-local" / "cifar10-32px-center_crop_resize"
+    assert (again.manifest_sha256 == first.manifest_sha256
+            and again.path == tmp_path / "node-local" / "cifar10-32px-center_crop_resize")
 
 
 def test_load_dataset_memory_maps_uint8_and_carries_the_protocol(tmp_path, apply):

@@ -3,16 +3,15 @@ import math
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 
 from study.gan.config import ConfigError, TrialConfig
-from study.gan.data import load_dataset, DataOptions
+from study.gan.data import DataOptions, load_dataset
 from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions
 from study.gan.training.build import head_statistics
 from study.gan.trial import run_trial
 from tests.study.gan.data import fakes
-
-import pytest
 
 
 def test_trial_rows_record_the_manifest_split_and_counts(tmp_path, apply):

@@ -14,7 +14,6 @@ import math
 import weakref
 
 import pytest
-import torch
 
 from study.engine.schema import REPORTED_COLUMNS
 from study.gan.config import EXECUTION_ONLY, TrialConfig
