@@ -171,8 +171,22 @@ def deviation(a: list[dict], b: list[dict]) -> float:
                                           eval_every=55)])
 def test_batched_members_follow_their_trials_within_rounding(setting):
     """vmap over stacked members: the same step batched; small rates, so rounding is not amplified."""
-    rates = [dict(lr=2e-5, seed=0), dict(lr=5e-5, beta1=0.0, beta2=0.9, seed=1)]
-    cfgs = configs(rates, **{"eval_every": 1, **setting}, step_mode="batched")
+    cfgs = configs(BATCHED_RATES, **{"eval_every": 1, **setting}, step_mode="batched")
+    grouped, _, _ = group_rows(cfgs)
+    for cfg, rows in zip(cfgs, grouped):
+        assert rows[-1]["step_mode_used"] == "batched"
+        assert deviation(solo_rows(dataclasses.replace(cfg, step_mode="eager")), rows) <= 1e-4
+
+
+BATCHED_RATES = [dict(lr=2e-5, seed=0), dict(lr=5e-5, beta1=0.0, beta2=0.9, seed=1)]
+BATCHED_ENTRIES = ([("loss", n) for n in LOSSES.names()] + [("penalty", n) for n in PENALTIES.names()]
+                   + [("d_norm", n) for n in NORMALIZERS.names() if not NORMALIZERS.get(n).generator_only]
+                   + [("g_norm", n) for n in NORMALIZERS.names() if n != "vbn"])
+
+
+@pytest.mark.parametrize("field,name", BATCHED_ENTRIES)
+def test_every_registry_entry_batches_within_rounding(field, name):
+    cfgs = configs(BATCHED_RATES, **{field: name}, step_mode="batched", eval_every=2)
     grouped, _, _ = group_rows(cfgs)
     for cfg, rows in zip(cfgs, grouped):
         assert rows[-1]["step_mode_used"] == "batched"
