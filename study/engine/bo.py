@@ -80,6 +80,8 @@ class RoundsScheduler:
         self.open = {m.name: 0 for m in self.models}  # trials of the current round not yet told
         self.live: dict[str, tuple[str, int]] = {}  # trial id -> (model, Optuna trial number)
         self.blocked: set[str] = set()  # models whose BO may not start yet (waiting for a warm start)
+        self.reruns: dict[str, deque] = {m.name: deque() for m in self.models}  # told, but their rows are lost
+        self.rerunning = {m.name: 0 for m in self.models}  # reruns handed out, not yet finished
         self._cursor = 0
         final = {r["trial_key"]: r for r in stored if r.get("phase") == "bo" and r.get("is_final")}
         for model in self.models:
@@ -103,6 +105,7 @@ class RoundsScheduler:
         for t in trials:
             if t.state == optuna.trial.TrialState.RUNNING and t.user_attrs[KEY] in final:
                 self._tell(name, t.number, final[t.user_attrs[KEY]], error=False)
+        self._queue_reruns(model, final)
         trials = self._bo_trials(name)
         if not trials:
             return
@@ -119,6 +122,14 @@ class RoundsScheduler:
         free = [s for s in range(self.bo.trials_per_round) if s not in taken]
         self.open[name] = len(self.queue[name]) + self._ask_round(
             model, rnd, free[: max(0, self.bo.trials_per_round - len(current))])
+
+    def _queue_reruns(self, model: Model, final: dict[str, dict[str, Any]]) -> None:
+        """Trials Optuna was told of but whose final row is gone (a part file lost with its copy):
+        run again with their recorded setting, round, slot and key; Optuna is not told twice."""
+        for t in self._bo_trials(model.name):
+            if t.state.is_finished() and t.user_attrs[KEY] not in final:
+                req = self._request(model, t.params, t.user_attrs[ROUND], t.user_attrs[SLOT])
+                self.reruns[model.name].append((req, None))
 
     def _slot_of(self, model: Model, row: dict[str, Any]) -> int:
         """A stored BO trial's slot in its round, recovered from its key (-1 when the key predates slots)."""
@@ -191,6 +202,11 @@ class RoundsScheduler:
         return bool(self.queue[name])
 
     def suggest(self, trial_id: str) -> TrialRequest | None | str:
+        for name, reruns in self.reruns.items():  # lost rows first: nothing waits on them in Optuna
+            if reruns:
+                self.live[trial_id] = (name, None)
+                self.rerunning[name] += 1
+                return reruns.popleft()[0]
         n = len(self.models)
         for offset in range(n):
             model = self.models[(self._cursor + offset) % n]
@@ -205,20 +221,27 @@ class RoundsScheduler:
 
     def take_more(self, model: str, alike, ids: list[str]) -> list[TrialRequest]:
         """More of ``model``'s queued trials of this round that are ``alike`` (one per id in
-        ``ids``, at most): handed out now under those ids, for a fused group."""
-        queue, taken, kept = self.queue[model], [], deque()
-        while queue:
-            req, number = queue.popleft()
-            if len(taken) < len(ids) and alike(req):
-                self.live[ids[len(taken)]] = (model, number)
-                taken.append(req)
-            else:
-                kept.append((req, number))
-        queue.extend(kept)
+        ``ids``, at most): handed out now under those ids, for a fused group. Reruns first."""
+        taken: list[TrialRequest] = []
+        for queue in (self.reruns[model], self.queue[model]):
+            kept: deque = deque()
+            while queue:
+                req, number = queue.popleft()
+                if len(taken) < len(ids) and alike(req):
+                    self.live[ids[len(taken)]] = (model, number)
+                    self.rerunning[model] += number is None
+                    taken.append(req)
+                else:
+                    kept.append((req, number))
+            queue.extend(kept)
         return taken
 
     def done(self) -> bool:
-        return all(self.round[m.name] >= self.bo.rounds for m in self.models)
+        return all(self.model_done(m.name) for m in self.models)
+
+    def model_done(self, model: str) -> bool:
+        """Every round told, and every rerun of a lost trial finished."""
+        return self.round[model] >= self.bo.rounds and not self.reruns[model] and not self.rerunning[model]
 
     def remaining(self) -> int:
         """Trials still to hand out, this round's queued ones included."""
@@ -229,6 +252,7 @@ class RoundsScheduler:
                 in_round = len(self.queue[m.name]) if (self.queue[m.name] or self.open[m.name]) else \
                     self.bo.trials_per_round
                 left += in_round + (self.bo.rounds - rnd - 1) * self.bo.trials_per_round
+            left += len(self.reruns[m.name])
         return left
 
     def _tell(self, model: str, number: int, result: dict[str, Any] | None, error: bool) -> None:
@@ -247,6 +271,9 @@ class RoundsScheduler:
         if trial_id not in self.live:
             return
         model, number = self.live.pop(trial_id)
+        if number is None:  # a rerun of a lost row: Optuna already knows it
+            self.rerunning[model] -= 1
+            return
         self._tell(model, number, result, error)
         self.open[model] -= 1
         if self.open[model] <= 0 and not self.queue[model]:
@@ -256,4 +283,5 @@ class RoundsScheduler:
     def state(self) -> dict[str, Any]:
         """A plain summary (JSON-safe) of where each model stands."""
         return {"round": dict(self.round), "open": dict(self.open), "blocked": sorted(self.blocked),
+                "reruns": {m: len(q) for m, q in self.reruns.items() if q},
                 "queued": {m: len(q) for m, q in self.queue.items()}}

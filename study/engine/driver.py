@@ -177,8 +177,9 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     fs, root = pafs.FileSystem.from_uri(study_dir)
     if fs.get_file_info(f"{root}/study.yaml").type == pafs.FileType.File:  # a study that may be finished
         record_spec(spec_text, study_dir)  # (only checks: the same study)
-        table = store.table(log=log, columns=STATUS_COLUMNS)
-        if is_finished(spec, table.to_pandas()):
+        scan = store.checked(log=log, columns=STATUS_COLUMNS)
+        table = scan.table
+        if is_finished(spec, table.to_pandas()) and not scan.damaged:  # else repair first (resume)
             log(f"study {spec.name!r} is finished: nothing to run")
             return StudyRun(study_dir, store.root, 0, 0, 0, time.perf_counter() - start,
                             _outcomes(table.to_pylist()))

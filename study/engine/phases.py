@@ -112,7 +112,7 @@ class PhasedScheduler:
 
     # ---- gating, per model ---------------------------------------------------------------
     def _bo_done(self, model: str) -> bool:
-        return self.bo is None or self.bo.round[model] >= self.bo.bo.rounds
+        return self.bo is None or self.bo.model_done(model)
 
     def _open_seeds(self, model: str) -> None:
         """Once the phases ``seeds.from`` names are finished for the model, its best setting is

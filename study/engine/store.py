@@ -7,10 +7,13 @@ file, never half of one, and readers (pyarrow, pandas, DuckDB, Polars) skip the 
 names. Re-running a trial key replaces its rows; it never duplicates them.
 
 Finished trials are compacted: their rows move, many trials at a time, into
-``results/part-<id>.parquet`` (written atomically, then the trials' own files are deleted), so
-that a study of thousands of trials is a few dozen files and reading it takes seconds, not
-a file open per trial. A trial's own file left beside a part that holds its key (a compaction
-interrupted between the two steps) is a duplicate: readers skip it and the driver deletes it.
+``results/part-<id>.parquet``, so that a study of thousands of trials is a few dozen files and
+reading it takes seconds, not a file open per trial. Each part is written with a checksummed
+copy in ``results/.parts/`` (study/engine/parts.py), and the trials' own files are deleted only
+once the part reads back with its checksum: a damaged or deleted part is read from its copy
+(``status``) and rebuilt from it (``run``/``resume``), so one damaged file loses nothing. A
+trial's own file left beside a part that holds its key (a compaction interrupted before the
+deletes) is a duplicate: readers skip it and the driver deletes it.
 
 Anything else in ``results/`` (a truncated or junk ``*.parquet``, a copy such as
 ``X (copy).parquet``, a stray file) would break or double what a Parquet reader sees of the
@@ -31,6 +34,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from study.engine.parts import PartCopies, digest
 from study.engine.schema import SCHEMA, STATUSES
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")  # trial keys are 16 hex digits; tests use short names
@@ -51,6 +55,12 @@ class Scan:
     bad: dict[str, str] = field(default_factory=dict)  # path -> why
     duplicates: list[str] = field(default_factory=list)  # trial files whose rows a part file holds
     loose: list[str] = field(default_factory=list)  # trial keys with their own file
+    stand_ins: list[str] = field(default_factory=list)  # parts missing or damaged, read from their copies
+
+    @property
+    def damaged(self) -> bool:
+        """Whether a repair (``run``/``resume``) has anything to do."""
+        return bool(self.bad or self.duplicates or self.stand_ins)
 
 
 class ResultsStore:
@@ -60,6 +70,7 @@ class ResultsStore:
         self.uri = str(study_dir)
         self.fs, root = filesystem(self.uri)
         self.root = f"{root}/results"
+        self.copies = PartCopies(self.fs, self.root)
         if create:
             self.fs.create_dir(self.root, recursive=True)
 
@@ -111,11 +122,28 @@ class ResultsStore:
         parts = [f for f in files if f.rsplit("/", 1)[-1].startswith(PART_PREFIX)]
         loose = [f for f in files if f not in set(parts)]
         part_table = self._read_valid(parts, cols, bad)
+        stand_ins: list[str] = []
+        part_table = pa.concat_tables([part_table, self._stand_ins(parts, bad, cols, stand_ins)])
         in_parts = set(part_table.column("trial_key").to_pylist()) if part_table.num_rows else set()
         duplicates = [f for f in loose if _stem(f) in in_parts]
         loose = [f for f in loose if _stem(f) not in in_parts]
         table = pa.concat_tables([part_table, self._read_valid(loose, cols, bad)])
-        return Scan(table if columns is None else table.select(columns), bad, duplicates, [_stem(f) for f in loose])
+        return Scan(table if columns is None else table.select(columns), bad, duplicates, [_stem(f) for f in loose],
+                    stand_ins)
+
+    def _stand_ins(self, parts: list[str], bad: dict[str, str], columns: list[str] | None,
+                   used: list[str]) -> pa.Table:
+        """The checksummed copies of parts that are missing or unreadable (``bad``), their names
+        added to ``used``: their rows are not lost, and ``run``/``resume`` rebuild the parts from them."""
+        present = {p.rsplit("/", 1)[-1] for p in parts if p not in bad}
+        copies = [(n, self.copies.good_copy(n)) for n in self.copies.names() if n not in present]
+        for name, copy in copies:
+            path = f"{self.root}/{name}"
+            if copy is not None:
+                used.append(name)
+                if path in bad:
+                    bad[path] += "; its checksummed copy is read instead (run/resume rebuild it)"
+        return self._read([c for _, c in copies if c is not None], columns)
 
     def _read_valid(self, files: list[str], columns: list[str] | None, bad: dict[str, str]) -> pa.Table:
         try:
@@ -145,38 +173,62 @@ class ResultsStore:
     def checked(self, repair: bool = False, log=print, columns: list[str] | None = None) -> Scan:
         """``scan``, then (with ``repair``) quarantine what is damaged and delete trial files a
         part already holds; without, warn about what is left out."""
+        if repair:
+            self.copies.restore(lambda bad: self.quarantine(bad, log), log)
         scan = self.scan(columns)
         if scan.bad:
             if repair:
                 self.quarantine(scan.bad, log)
             else:
                 for path, why in scan.bad.items():
-                    log(f"warning: results: {path}: {why}; left out")
+                    log(f"warning: results: {path}: {why}" + ("" if "copy is read" in why else "; left out"))
+        for name in scan.stand_ins:
+            if f"{self.root}/{name}" not in scan.bad:
+                log(f"warning: results: {self.root}/{name} is missing; its checksummed copy is read instead "
+                    f"(run/resume rebuild it)")
         if scan.duplicates and repair:
             for path in scan.duplicates:
                 self.fs.delete_file(path)
             log(f"results: removed {len(scan.duplicates)} trial files that a part file already holds "
                 f"(a compaction was interrupted)")
+        if repair:
+            self.copies.adopt([f for f in self._listing()[0] if f.rsplit("/", 1)[-1].startswith(PART_PREFIX)])
         return scan
 
-    def compact(self, rows: Iterable[Mapping[str, Any]]) -> str | None:
-        """Move finished trials' rows into one new part file (atomically), then delete their own
-        files; ``rows`` hold every row of those trials. Returns the part's path."""
+    def compact(self, rows: Iterable[Mapping[str, Any]], log=print) -> str | None:
+        """Move finished trials' rows into one new part file (with a checksummed copy, see
+        study/engine/parts.py), then delete their own files once the part reads back with its
+        checksum; ``rows`` hold every row of those trials. Returns the part's path (None when
+        it did not verify: then the trials' own files stay, and the part is quarantined)."""
         table = to_table(rows)
         if not table.num_rows:
             return None
-        keys = sorted(set(table.column("trial_key").to_pylist()))
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        data = sink.getvalue().to_pybytes()
         name = f"{PART_PREFIX}{uuid.uuid4().hex}.parquet"
-        tmp = f"{self.root}/.tmp-{name}"
-        with self.fs.open_output_stream(tmp) as out:
-            pq.write_table(table, out)
-        self.fs.move(tmp, f"{self.root}/{name}")
-        for key in keys:
+        path = f"{self.root}/{name}"
+        self.copies.save(name, data)
+        self.copies.write_atomic(path, data)
+        if not self._verify(path, digest(data), table.num_rows):
+            self.quarantine({path: "did not read back as written"}, log)
+            return None
+        for key in sorted(set(table.column("trial_key").to_pylist())):
             try:
                 self.fs.delete_file(self.path(key))
             except FileNotFoundError:
                 pass
-        return f"{self.root}/{name}"
+        return path
+
+    def _verify(self, path: str, sha: str, num_rows: int) -> bool:
+        """Whether the part at ``path`` has these bytes and reads as ``num_rows`` rows."""
+        data = self.copies.verified(path, sha)
+        if data is None:
+            return False
+        try:
+            return pq.read_table(pa.BufferReader(data), schema=SCHEMA).num_rows == num_rows
+        except (pa.ArrowException, OSError):
+            return False
 
     def quarantine(self, bad: Mapping[str, str], log=print) -> str:
         """Move these files into ``results/.quarantine/`` (kept, out of the dataset), naming each."""

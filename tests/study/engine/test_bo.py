@@ -176,9 +176,10 @@ def test_journal_trials_in_flight_at_a_crash_are_handed_out_again_with_their_key
     first = make(journal_storage(str(tmp_path)), **kw)
     reqs = [first.suggest(f"a{i}") for i in range(3)]
     first.on_trial_complete("a0", {"fid": 5.0, "status": "ok"})
+    row_a0 = {**reqs[0].columns("t"), "is_final": True, "fid": 5.0, "status": "ok", "timestamp": 0}
     final_row = {**reqs[1].columns("t"), "is_final": True, "fid": 4.0, "status": "ok", "timestamp": 1}
     # the driver died after the store got reqs[1]'s final row but before Optuna was told
-    again = make(journal_storage(str(tmp_path)), stored=[final_row], **kw)
+    again = make(journal_storage(str(tmp_path)), stored=[row_a0, final_row], **kw)
     assert again.round["loss=ns"] == 0 and again.remaining() == 1 + 3
     r = again.suggest("b0")
     assert (r.trial_key, r.config) == (reqs[2].trial_key, reqs[2].config)
@@ -193,3 +194,37 @@ def test_resume_without_a_journal_rebuilds_rounds_and_optuna_from_stored_rows():
     told = {m: [t for t in s.studies[m].trials if t.state.is_finished()] for m in ("loss=ns", "loss=wgan")}
     assert sum(len(v) for v in told.values()) == 3
     assert all(t.user_attrs["trial_key"] in {r["trial_key"] for r in rows} for v in told.values() for t in v)
+
+
+def test_journal_trials_whose_final_rows_are_lost_run_again_with_their_setting_and_key(tmp_path):
+    """A part file lost with its copy: Optuna holds the trials complete, the store has no row.
+    They are handed out again (before anything else), and Optuna is not told twice."""
+    kw = dict(rounds=2, per_round=3, factors={"loss": ["ns"]})
+    finished, rows, done = _drive(make(journal_storage(str(tmp_path)), **kw))
+    assert done and len(finished) == 6
+    lost = {finished[1][1], finished[4][1]}  # one trial of each round
+    again = make(journal_storage(str(tmp_path)), stored=[r for r in rows if r["trial_key"] not in lost], **kw)
+    assert again.remaining() == 2 and not again.done()
+    reqs = [again.suggest(f"r{i}") for i in range(2)]
+    got = sorted((r.bo_round, r.trial_key, (r.config.lr, r.config.beta1, r.config.beta2)) for r in reqs)
+    assert got == sorted([finished[1], finished[4]])  # the recorded rounds, keys and settings
+    assert again.suggest("r2") is None and not again.done()  # they run; nothing else is left
+    for i in range(2):
+        again.on_trial_complete(f"r{i}", {"fid": 1.0, "status": "ok"})
+    assert again.suggest("r3") == FINISHED and again.remaining() == 0
+    trials = again.studies["loss=ns"].trials
+    assert len(trials) == 6 and sorted(t.value for t in trials) == sorted(10.0 + 1000 * s[0] for _, _, s in finished)
+
+
+def test_a_lost_trial_joins_a_fused_group_of_its_model(tmp_path):
+    kw = dict(rounds=1, per_round=3, factors={"loss": ["ns"]})
+    finished, rows, _ = _drive(make(journal_storage(str(tmp_path)), **kw))
+    again = make(journal_storage(str(tmp_path)), stored=rows[:1], **kw)
+    first = again.suggest("g/0")
+    more = again.take_more("loss=ns", lambda req: True, ["g/1", "g/2"])
+    assert sorted(r.trial_key for r in [first, *more]) == sorted(k for _, k, _ in finished[1:])
+    assert len(more) == 1  # two trials lost, both in the group
+    for tid in ("g/0", "g/1"):
+        assert not again.done()
+        again.on_trial_complete(tid, {"fid": 1.0, "status": "ok"})
+    assert again.done()

@@ -134,7 +134,7 @@ def test_compaction_moves_finished_trials_into_one_part_and_readers_see_each_row
         store.write_trial(k, every[k])
     before = store.table().to_pandas().sort_values(["trial_key", "step"]).reset_index(drop=True)
     part = store.compact([r for k in keys[:3] for r in every[k]])
-    names = sorted(p.name for p in (tmp_path / "results").iterdir())
+    names = sorted(p.name for p in (tmp_path / "results").iterdir() if not p.name.startswith("."))
     assert names == sorted([part.rsplit("/", 1)[-1]] + [f"{k}.parquet" for k in keys[3:]])
     after = store.table().to_pandas().sort_values(["trial_key", "step"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(after, before)
