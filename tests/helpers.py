@@ -1,4 +1,4 @@
-"""Helpers shared by the tests that watch a running study."""
+"""Helpers shared by the tests: watching a running study, and checking a trained trial."""
 from pathlib import Path
 
 
@@ -100,3 +100,26 @@ def kill_trials_when(results: Path, ready, timeout_s: float = 120.0):
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread, killed
+
+
+def trained_row(cfg, cache: dict) -> dict:
+    """The final row of ``run_trial(cfg)``, which must have trained to the end: status ``ok`` at
+    the last step, a finite FID and finite losses (and intra-FID for a conditional trial). A
+    trial is deterministic on CPU for a given config, so ``cache`` (config -> row) runs each
+    config once for the tests of a module that meet it twice."""
+    import math
+
+    from study.gan.trial import run_trial
+
+    if cfg not in cache:
+        rows = []
+        run_trial(cfg, rows.append)
+        assert rows, f"no row reported for {cfg}"
+        cache[cfg] = rows[-1]
+    row = cache[cfg]
+    what = {k: v for k, v in cfg.to_dict().items() if v != getattr(type(cfg)(), k)}  # the non-default settings
+    assert row["status"] == "ok", f"{what}: {row['status']} at step {row['step']}: {row['error']}"
+    assert row["step"] == cfg.steps and row["is_final"], (what, row)
+    for name in ("fid", "d_loss", "g_loss") + (("intra_fid",) if cfg.conditional else ()):
+        assert math.isfinite(row[name]), f"{what}: {name} = {row[name]}"
+    return row
