@@ -1,6 +1,7 @@
 """``gan-study analyze RESULTS``: top-5% tables per loss and per normalizer, and a box plot."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +18,10 @@ CANDIDATES = ("loss", "penalty", "d_norm", "architecture", "g_norm", "arch_optio
 
 def analyze(results: str, out: str | None = None, fraction: float = 0.05) -> int:
     df = load(results)
-    if df.empty:
-        print(f"no finished trials under {results}")
-        return 1
+    if df.empty:  # as report: one line, exit 2
+        print(f"gan-study: error: results: no finished trials under {results}; nothing to analyze yet "
+              f"(gan-study status shows what is left)", file=sys.stderr)
+        return 2
     root = Path(results)
     root = root.parent if root.name == "results" else root
     out_dir = Path(out) if out else root / "analysis"

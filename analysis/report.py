@@ -57,12 +57,18 @@ def latex_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
     return "\n".join(lines + ["\\bottomrule", "\\end{tabular}"])
 
 
+class NoFinishedTrials(ValueError, RuntimeError):
+    """Nothing to report yet. A RuntimeError, so that ``gan-study report`` prints it as one line
+    and exits 2 (as ``analyze`` refuses it); a ValueError, as callers of ``build_report`` caught before."""
+
+
 def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> Report:
-    out = Path(out_dir)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
     df = load(results)
     if df.empty:
-        raise ValueError(f"results: no finished trials under {results}")
+        raise NoFinishedTrials(f"results: no finished trials under {results}; nothing to report yet "
+                          f"(gan-study status shows what is left)")
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
     pct = f"{fraction:.0%}"
     factors = [f for f in FACTORS if f in df and df[f].nunique() > 1] or ["model"]
     everything = load(results, stopped=True)
