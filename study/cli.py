@@ -28,7 +28,8 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("results") / spec.name)
     print(f"study {spec.name!r}: {len(spec.models())} models, {len(spec.grid_trials())} grid trials, "
           f"{len(spec.models()) * spec.bo.rounds * spec.bo.trials_per_round if spec.bo else 0} BO trials -> {out}")
-    run = run_study(spec, Path(args.study_file).read_text(), out, address=args.address, num_cpus=args.num_cpus)
+    run = run_study(spec, Path(args.study_file).read_text(), out, address=args.address, num_cpus=args.num_cpus,
+                    extend=args.extend)
     return _finish(run)
 
 
@@ -68,6 +69,16 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_versions(study_dir: str) -> None:
+    """Which versions of the study file ran which finished trials (a study that grew: ``--extend``)."""
+    from study.engine.versions import study_versions
+
+    table = study_versions(str(study_dir))
+    if len(table) > 1:
+        print("finished trials per version of the study file:")
+        print(table)
+
+
 def _status(args: argparse.Namespace) -> int:
     import time
 
@@ -85,6 +96,7 @@ def _status(args: argparse.Namespace) -> int:
             print(table)
         totals = table[["expected", "ok", "diverged", "failed", "stopped", "running", "pending"]].sum()
         print(" ".join(f"{k}={int(v)}" for k, v in totals.items()))
+        _print_versions(args.study_dir)
         if args.watch is None:
             return 0
         print(progress_bar(*finished_count(table)), flush=True)
@@ -203,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", help="study directory (default: results/<study name>)")
     run.add_argument("--address", help="join this Ray cluster instead of starting a local one")
     run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    run.add_argument("--extend", action="store_true",
+                     help="grow the study in --out to this file (more rounds, rows, seeds, factor levels): "
+                          "finished trials are kept; a change to what they mean is refused")
     run.set_defaults(func=_run)
     sbm = sub.add_parser("submit", help="send a study to a running Ray cluster (Ray Jobs API)")
     sbm.add_argument("study_file")

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import pyarrow.fs as pafs
 
+from study.engine.extension import extend_study
 from study.engine.keep import GeneratorKeeper
 from study.engine.lock import DriverLock
 from study.engine.provenance import provenance
@@ -64,7 +65,8 @@ def record_spec(spec_text: str, study_dir: str) -> None:
     if fs.get_file_info(path).type == pafs.FileType.File:
         with fs.open_input_stream(path) as f:
             if load_yaml(f.read().decode()) != load_yaml(spec_text):
-                raise ConfigError(f"study_dir: {study_dir} already holds a different study; choose another directory")
+                raise ConfigError(f"study_dir: {study_dir} already holds a different study; choose another directory, "
+                                  "or grow that study with: gan-study run STUDY.yaml --out DIR --extend")
         return
     fs.create_dir(root, recursive=True)
     with fs.open_output_stream(f"{root}/.study.yaml.tmp") as out:
@@ -156,14 +158,17 @@ def _tensorboard(spec: StudySpec, study_dir: str, log) -> list:
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
               num_cpus: int | None = None, log=print, trainable: Callable[[dict[str, Any]], None] | None = None,
               reuse_actors: bool = True, flush_every_s: float = 5.0, lease_s: float = 60.0,
-              segment_trials: int = 1000) -> StudyRun:
+              segment_trials: int = 1000, extend: bool = False) -> StudyRun:
     """Run every phase of ``spec`` (or what a previous run left); results land in ``<study_dir>/results``.
 
     Ray Tune keeps every trial of an experiment in the driver and walks them at each step, so
     its cost per trial and its memory grow with the experiment (1.6x per trial and +0.1 MB per
     trial by 5,000 trials, plain Tune alike). A study therefore runs as consecutive Tuners of at
     most ``segment_trials`` trials over one scheduler: the cost stays that of the first
-    thousand, for one start-up and one drained wave of trials per segment."""
+    thousand, for one start-up and one drained wave of trials per segment.
+
+    ``extend``: ``spec`` may be a grown version of the study the directory holds
+    (study/engine/extension.py); it is checked before anything runs and recorded as the next version."""
     from study.engine.bo import journal_storage
     from study.engine.phases import PhasedScheduler
     from study.engine.tune import runner
@@ -176,7 +181,11 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     store = ResultsStore(study_dir, create=False)
     fs, root = pafs.FileSystem.from_uri(study_dir)
     if fs.get_file_info(f"{root}/study.yaml").type == pafs.FileType.File:  # a study that may be finished
-        record_spec(spec_text, study_dir)  # (only checks: the same study)
+        if extend:  # refused changes stop here, before anything is written
+            extend_study(study_dir, spec, spec_text, store.table(log=log, columns=STATUS_COLUMNS).to_pylist(), log,
+                         write=False)
+        else:
+            record_spec(spec_text, study_dir)  # (only checks: the same study)
         scan = store.checked(log=log, columns=STATUS_COLUMNS)
         table = scan.table
         if is_finished(spec, table.to_pandas()) and not scan.damaged:  # else repair first (resume)
@@ -188,6 +197,8 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     fs.create_dir(root, recursive=True)
     with DriverLock(study_dir, lease_s=lease_s, log=log), runner.ray_runtime(address, num_cpus):
         runner.check_resources(spec)  # before anything is written
+        if extend:
+            extend_study(study_dir, spec, spec_text, store.table(log=log, columns=STATUS_COLUMNS).to_pylist(), log)
         record_spec(spec_text, study_dir)
         store = ResultsStore(study_dir)
         scan = store.checked(repair=True, log=log)
