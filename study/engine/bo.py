@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterable
@@ -50,6 +51,14 @@ def slot_seed(seed: int, model: str, rnd: int, slot: int) -> int:
     return int(hashlib.sha256(f"{seed}/{model}/{rnd}/{slot}".encode()).hexdigest()[:8], 16)
 
 
+def name_metric(study: optuna.Study) -> None:
+    """Call the objective ``fid`` (optuna-dashboard showed "Objective 0"); once per study, resumed ones too."""
+    if study.metric_names != [METRIC]:
+        with warnings.catch_warnings():  # set_metric_names is marked experimental since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([METRIC])
+
+
 def journal_storage(study_dir: str) -> optuna.storages.BaseStorage | None:
     """Optuna's journal in ``<study_dir>/optuna/`` for a local (or mounted) study directory;
     None for object storage (s3://, gs://), where the studies are rebuilt from the store."""
@@ -75,6 +84,8 @@ class RoundsScheduler:
                                                     load_if_exists=True,
                                                     sampler=make_sampler(self.bo.sampler, self.bo.seed))
                         for m in self.models}
+        for study in self.studies.values():
+            name_metric(study)
         self.round = {m.name: 0 for m in self.models}
         self.queue: dict[str, deque[TrialRequest]] = {m.name: deque() for m in self.models}
         self.open = {m.name: 0 for m in self.models}  # trials of the current round not yet told

@@ -228,3 +228,13 @@ def test_a_lost_trial_joins_a_fused_group_of_its_model(tmp_path):
         assert not again.done()
         again.on_trial_complete(tid, {"fid": 1.0, "status": "ok"})
     assert again.done()
+
+
+def test_every_models_optuna_study_names_its_objective_fid(tmp_path, recwarn):
+    kw = dict(rounds=1, per_round=2, factors={"loss": ["ns", "wgan"]})
+    make(journal_storage(str(tmp_path)), **kw)
+    again = make(journal_storage(str(tmp_path)), **kw)  # a resumed journal: named once, still named
+    for name in ("loss=ns", "loss=wgan"):
+        loaded = optuna.load_study(study_name=name, storage=journal_storage(str(tmp_path)))
+        assert loaded.metric_names == ["fid"] == again.studies[name].metric_names
+    assert not [w for w in recwarn if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
