@@ -2,9 +2,10 @@
 
 Found under the data directory as the extracted ``cifar-10-batches-py/`` (``data_batch_1`` ..
 ``data_batch_5``, ``test_batch``), as that folder's files directly, or as the archive
-``cifar-10-python.tar.gz`` itself, whose published md5 is checked (``ARCHIVE_MD5``; a test may
-pass another). Each batch is a pickled dict: ``data`` uint8 (n, 3072), a row holding the red
-1,024 pixels, then green, then blue, each 32 x 32 row-major; ``labels`` n integers 0..9.
+``cifar-10-python.tar.gz`` beside them or named as the data directory itself, whose published
+md5 is checked (``ARCHIVE_MD5``; a test may pass another). Each batch is a pickled dict:
+``data`` uint8 (n, 3072), a row holding the red 1,024 pixels, then green, then blue, each
+32 x 32 row-major; ``labels`` n integers 0..9.
 Train = the five data batches in order (50,000), test = ``test_batch`` (10,000). The pickles
 are read by an unpickler that admits only NumPy arrays and plain containers (no code runs from
 a file). At a resolution other than 32 the images go through the crop policy (default
@@ -52,14 +53,15 @@ def file_md5(path: Path) -> str:
 
 
 def locate(data_dir: Path, archive_md5: str | None = None) -> Located:
-    """The batches folder, or the archive (md5-checked against ``archive_md5`` or ARCHIVE_MD5)."""
+    """The batches folder, or the archive in ``data_dir`` or ``data_dir`` itself (the path a user
+    gives to the file they downloaded), md5-checked against ``archive_md5`` or ARCHIVE_MD5."""
     for folder in (data_dir / FOLDER, data_dir):
         if (folder / TRAIN_FILES[0]).exists() or (folder / TEST_FILE).exists():
             missing = [n for n in (*TRAIN_FILES, TEST_FILE) if not (folder / n).is_file()]
             if missing:
                 raise DataError(NAME, folder / missing[0], "missing", EXPECTED)
             return Located(folder, tuple(folder / n for n in (*TRAIN_FILES, TEST_FILE)), "dir")
-    archive = data_dir / ARCHIVE
+    archive = data_dir if data_dir.is_file() else data_dir / ARCHIVE
     if archive.is_file():
         expected = archive_md5 or ARCHIVE_MD5
         got = file_md5(archive)

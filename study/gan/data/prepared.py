@@ -79,7 +79,8 @@ def prepared_path(options: DataOptions) -> Path:
         name = f"{source.name}-{options.resolution}px-{crop}"
         if len(source.train_splits) > 1:
             name += f"-{train_split.replace('+', '_')}"
-        base = Path(base_text).expanduser() if base_text else options.root() / "prepared"
+        root = options.root()  # a data_dir naming the archive itself (cifar-10-python.tar.gz): beside it
+        base = Path(base_text).expanduser() if base_text else (root.parent if root.is_file() else root) / "prepared"
     return base / name
 
 

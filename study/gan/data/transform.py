@@ -25,10 +25,21 @@ class TooSmall(ValueError):
     """An image smaller than the window ``center_crop`` cuts from it."""
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (a PNG's mode ``I;16``, or ``I``) -> 8-bit ``L``, value / 257 rounded
+    (0 -> 0, 65535 -> 255): Pillow's ``convert("RGB")`` clips every value above 255 to white."""
+    if not (image.mode.startswith("I;16") or image.mode == "I"):
+        return image
+    wide = np.asarray(image).astype(np.int64)
+    if wide.size and (wide.min() < 0 or wide.max() > 65535):
+        raise ValueError(f"mode {image.mode} values {wide.min()}..{wide.max()} lie outside the 16-bit range 0..65535")
+    return Image.fromarray(((wide * 255 + 32767) // 65535).astype(np.uint8), "L")
+
+
 def fit(image: Image.Image, resolution: int, crop: str) -> np.ndarray:
-    """``image`` (any mode) -> uint8 (3, R, R) array under the policy ``crop``."""
+    """``image`` (any mode; 16-bit greyscale scaled to 8 bits) -> uint8 (3, R, R) array under the policy ``crop``."""
     if image.mode != "RGB":
-        image = image.convert("RGB")
+        image = eight_bit(image).convert("RGB")
     w, h = image.size
     if crop == "center_crop_resize":
         s = min(w, h)
