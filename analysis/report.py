@@ -16,6 +16,7 @@ from analysis.paper import paper_comparison
 from analysis.plots import budget_panels, sensitivity_plot, top_boxplot
 from analysis.sensitivity import best_per_group, varying
 from analysis.top import outcome_counts, summarize, top_fraction
+from analysis.versions import read_index, trials_per_version
 
 FACTORS = ("loss", "penalty", "d_norm", "g_norm", "architecture", "dataset", "g_head")
 BEST_COLUMNS = ("model", "phase", "lr", "beta1", "beta2", "n_dis", "penalty_lambda", "seed", "fid")
@@ -76,6 +77,9 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
         ("Trials by phase and status",
          everything.groupby(["phase", "status"], observed=True).size().unstack(fill_value=0)),
     ]
+    index = read_index(results)
+    if len(index) > 1:  # a study that grew: which version of its file ran which trials
+        tables.append(("Finished trials per version of the study file", trials_per_version(everything, index)))
     for f in factors + (["model"] if "model" not in factors else []):
         tables.append((f"FID of the top {pct} of trials per {f}", summarize(top_fraction(df, f, fraction), f)))
     tables.append(("Outcomes per model (trials)", outcome_counts(everything, "model")))

@@ -86,3 +86,13 @@ def test_a_refused_change_names_each_field_and_writes_nothing(studies, capsys):
     assert _tree(grown) == tree
     assert main(["run", str(path), "--out", str(grown)]) == 2  # without --extend: the hint
     assert "--extend" in capsys.readouterr().err
+
+
+def test_the_report_says_which_version_ran_which_trials(studies, tmp_path):
+    from analysis.report import build_report
+
+    grown, _, _, _, _ = studies
+    report = build_report(str(grown), tmp_path / "report")
+    md = report.markdown.read_text()
+    assert "## Finished trials per version of the study file" in md
+    assert "| 1 | versions/v1.yaml | 10 | 1 |" in md and "| 2 | versions/v2.yaml | 5 | 1 |" in md
