@@ -5,7 +5,10 @@ seed, so every trial of a study (same ``z_dim`` and ``z_dist``) draws its grid f
 points and grids compare side by side. Images are mapped from the head's range to [0, 1] and
 quantised as ``round(255 x)``; cell i of an n-image grid sits at row ``i // cols`` and column
 ``i % cols`` (``cols = ceil(sqrt(n))``), each cell ``PADDING`` pixels from its neighbours and
-the border, which are white.
+the border, which are white. A trial's grid smaller than ``READABLE_PX`` on its longer side is
+scaled up by a whole factor (nearest neighbour: every pixel a k x k block, no new values) so that
+it opens at a readable size; the factor is recorded in the PNG (text entry ``scale``), and
+``read_grid`` gives the grid back at its own size.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ import torch
 from torch import nn
 
 PADDING = 2
+READABLE_PX = 512  # a 64-image grid of 16 px images is 146 px: scaled by 4 to 584 px
+SCALE_KEY = "scale"  # the PNG text entry that records the factor
 
 
 def grid_latents(n: int, z_dim: int, z_dist: str, seed: int) -> torch.Tensor:
@@ -83,16 +88,37 @@ def tile(images: np.ndarray) -> np.ndarray:
     return out
 
 
-def png_bytes(grid: np.ndarray) -> bytes:
-    """A (H, W, 1 or 3) uint8 image as PNG (gray or RGB, lossless)."""
-    from PIL import Image
+def readable_scale(height: int, width: int) -> int:
+    """The whole factor that brings a grid's longer side to at least ``READABLE_PX`` (1 if it is already)."""
+    return max(1, math.ceil(READABLE_PX / max(height, width, 1)))
 
+
+def png_bytes(grid: np.ndarray, scale: int = 1) -> bytes:
+    """A (H, W, 1 or 3) uint8 image as PNG (gray or RGB, lossless), each pixel a ``scale`` x
+    ``scale`` block (nearest), the factor recorded as the text entry ``scale``."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
     image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid, mode="L" if grid.shape[-1] == 1 else "RGB")
+    info = PngInfo()
+    info.add_text(SCALE_KEY, str(scale))
     buf = io.BytesIO()
-    image.save(buf, format="PNG")
+    image.save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
 
 
+def read_grid(path) -> np.ndarray:
+    """A grid PNG's pixels at the grid's own size (one pixel of each recorded ``scale`` block)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        scale = int(image.text.get(SCALE_KEY, 1)) if hasattr(image, "text") else 1
+        pixels = np.asarray(image)
+    return pixels[::scale, ::scale]
+
+
 def grid_png(generator: nn.Module, z: torch.Tensor, low: float, high: float) -> bytes:
-    """The PNG grid of ``generator``'s images of ``z``."""
-    return png_bytes(tile(to_uint8(generate(generator, z, low, high))))
+    """The PNG grid of ``generator``'s images of ``z``, scaled up to a readable size."""
+    grid = tile(to_uint8(generate(generator, z, low, high)))
+    return png_bytes(grid, readable_scale(*grid.shape[:2]))

@@ -8,7 +8,7 @@ from PIL import Image
 from study.gan.artifacts import ArtifactDir
 from study.gan.config import TrialConfig
 from study.gan.export import load_generator
-from study.gan.samples import PADDING, grid_latents, png_bytes, tile
+from study.gan.samples import PADDING, grid_latents, png_bytes, read_grid, tile
 from study.gan.trial import run_trial
 
 TINY = dict(width=0.125, z_dim=16, batch_size=32, steps=40, eval_every=20, resolution=8, eval_samples=200,
@@ -49,8 +49,7 @@ def _expected_cells(path, gen, z):
     with torch.no_grad():
         x = gen.module.eval()(z)
     want = ((x - gen.low) / (gen.high - gen.low)).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
-    with Image.open(path) as im:
-        got = np.asarray(im)
+    got = read_grid(path)
     n, _, h, w = want.shape
     cols = 4  # ceil(sqrt(10))
     assert got.shape == (3 * (h + 2) + 2, cols * (w + 2) + 2)  # 10 cells: 3 rows of 4
@@ -106,10 +105,27 @@ def test_a_conditional_trials_grid_shows_class_i_mod_classes_in_cell_i(tmp_path)
     with torch.no_grad():
         x = gen.module.eval()(z, grid_labels(10, 10))
     want = ((x - gen.low) / (gen.high - gen.low)).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
-    with Image.open(tmp_path / "samples" / "c" / "best.png") as im:
-        got = np.asarray(im)
+    got = read_grid(tmp_path / "samples" / "c" / "best.png")
     h, w = want.shape[-2:]
     for i in range(10):
         top, left = 2 + (i // 4) * (h + 2), 2 + (i % 4) * (w + 2)
         assert (got[top:top + h, left:left + w] == want[i, 0]).all(), f"cell {i}"
     assert gen.sample(4, seed=0).shape == (4, 1, 8, 8)  # export and sampling work for a conditional G
+
+
+@pytest.mark.parametrize(("n", "px", "scale"), [(64, 16, 4), (10, 8, 13), (64, 32, 2), (64, 64, 1)])
+def test_a_small_grid_is_scaled_up_by_a_whole_factor_nearest_and_the_factor_recorded(tmp_path, n, px, scale):
+    # 64 cells of 16 px: 8 x 18 + 2 = 146 px, ceil(512 / 146) = 4; 10 of 8 px: 4 x 10 + 2 = 42 px -> 13;
+    # 64 of 32 px: 274 px -> 2; 64 of 64 px: 530 px, readable already -> 1
+    from study.gan.samples import grid_png
+
+    gen = torch.nn.Sequential(torch.nn.Linear(4, px * px), torch.nn.Unflatten(1, (1, px, px)), torch.nn.Tanh())
+    z = grid_latents(n, 4, "normal", 0)
+    path = tmp_path / "grid.png"
+    path.write_bytes(grid_png(gen, z, -1.0, 1.0))
+    small = tile(((gen(z).detach() + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    with Image.open(path) as im:
+        assert im.text["scale"] == str(scale) and im.size == (small.shape[1] * scale, small.shape[0] * scale)
+        big = np.asarray(im)
+    assert np.array_equal(big, np.kron(small[..., 0], np.ones((scale, scale), np.uint8)))  # blocks, no new values
+    assert np.array_equal(read_grid(path), small[..., 0])
