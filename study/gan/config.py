@@ -25,6 +25,16 @@ STEP_MODES = ("auto", "eager", "batched", "graph")
 AUTO = "auto"
 MAX_SEED = 2**32 - 1  # what numpy, torch and Optuna all accept as a seed
 MAX_INT = 2**63 - 1  # the results table's int64
+# Every size setting, bounded (low, high, note): far beyond the papers (z 128, batch 64, 50k FID
+# samples, 1M steps) yet below what allocates absurd memory; whether a trial's networks and
+# batches fit a node is estimated from these before a study starts (study/gan/memory.py).
+SIZE_BOUNDS = {
+    "z_dim": (1, 4096, ""), "batch_size": (1, 65536, ""), "n_dis": (1, 100, ""), "steps": (1, 10**9, ""),
+    "eval_every": (1, 10**9, ""), "threads": (1, 1024, ""), "recon_samples": (1, 100_000, ""),
+    "recon_steps": (1, 100_000, ""), "instance_noise_steps": (0, 10**9, " (0: all of training)"),
+    "eval_samples": (0, 1_000_000, " (0: as many as the real images)"),
+    "eval_real_samples": (0, 1_000_000, " (0: the dataset's protocol)"),
+}
 
 
 @dataclass(frozen=True)
@@ -158,7 +168,6 @@ class TrialConfig:
             check("loss", LOSSES.get(self.loss).smoothing,
                   f"{', '.join(n for n in LOSSES.names() if LOSSES.get(n).smoothing)} with label_smoothing > 0")
         check("instance_noise", self.instance_noise >= 0, ">= 0")
-        check("instance_noise_steps", self.instance_noise_steps >= 0, ">= 0 (0: all of training)")
         check("g_ema", 0 <= self.g_ema < 1, "0 <= g_ema < 1 (0: off)")
         self._validate_tricks(check)
         opts = self.arch_option_set()
@@ -172,10 +181,8 @@ class TrialConfig:
 
         check("metrics", set(self.metric_set()) <= set(METRICS), f"'+'-separated names from {list(METRICS)}")
         check("fid_resize", self.fid_resize in RESIZES, ", ".join(RESIZES))
-        for name in ("z_dim", "n_dis", "batch_size", "steps", "eval_every", "threads", "recon_samples", "recon_steps"):
-            check(name, getattr(self, name) >= 1, "an integer >= 1")
-        check("eval_samples", self.eval_samples >= 0, ">= 0 (0: as many as the real images)")
-        check("eval_real_samples", self.eval_real_samples >= 0, ">= 0 (0: the dataset's protocol)")
+        for name, (low, high, note) in SIZE_BOUNDS.items():
+            check(name, low <= getattr(self, name) <= high, f"an integer >= {low} and <= {high:,}{note}")
         check("sample_grid", 0 <= self.sample_grid <= 1024, "an integer from 0 (no grids) to 1024")
         check("sample_seed", 0 <= self.sample_seed <= MAX_SEED, f"an integer from 0 to {MAX_SEED}")
         data = self._validated_data(where, check)

@@ -39,6 +39,25 @@ def check_resources(spec: StudySpec) -> None:
         have = ", ".join(f"{{cpu: {n.get('CPU', 0):g}, gpu: {n.get('GPU', 0):g}}}" for n in nodes) or "no nodes"
         raise ConfigError(f"resources: a trial asks for {{cpu: {spec.resources.cpu:g}, gpu: "
                           f"{spec.resources.gpu:g}}} but no node of this cluster has that much; nodes: {have}")
+    check_memory(spec, max((n.get("memory", 0) for n in nodes), default=0))
+
+
+def check_memory(spec: StudySpec, node_bytes: float) -> None:
+    """A trial (a fused group: ``fuse`` of them) whose networks and batches need more memory than
+    the largest node has (study/gan/memory.py estimates it) is an error now, with the numbers."""
+    from study.gan.memory import estimate
+
+    if not node_bytes:
+        return
+    for model in spec.models():
+        cfg = spec.config(model)
+        need = estimate(cfg)
+        if need.total * spec.resources.fuse > node_bytes:
+            group = f" x fuse {spec.resources.fuse}" if spec.resources.fuse > 1 else ""
+            raise ConfigError(
+                f"trial: model {model.name} (batch_size {cfg.batch_size}, z_dim {cfg.z_dim}, width {cfg.width:g}, "
+                f"{cfg.resolution} px) needs about {need.describe()}{group} per trial, more than the "
+                f"{node_bytes / 2**30:.1f} GiB of the largest node; lower trial.batch_size, z_dim or width")
 
 
 def pending_first(fallback, tune_controller):
