@@ -96,3 +96,16 @@ def test_the_report_says_which_version_ran_which_trials(studies, tmp_path):
     md = report.markdown.read_text()
     assert "## Finished trials per version of the study file" in md
     assert "| 1 | versions/v1.yaml | 10 | 1 |" in md and "| 2 | versions/v2.yaml | 5 | 1 |" in md
+
+
+def test_new_metrics_reach_only_the_trials_still_to_come(ray_local, tmp_path):
+    old = {**SMALL, "bo": {**SMALL["bo"], "rounds": 1, "trials_per_round": 2}}
+    new = {**old, "trial": {**old["trial"], "metrics": "fid+kid"}, "bo": {**old["bo"], "rounds": 2}}
+    run_study(parse_spec(old), yaml.safe_dump(old), tmp_path)
+    before = _final(tmp_path)
+    run = run_study(parse_spec(new), yaml.safe_dump(new), tmp_path, extend=True)
+    assert (run.grid_trials, run.bo_trials) == (0, 2)  # the grid trial is not run again
+    rows = pd.read_parquet(tmp_path / "results")
+    fresh = rows[~rows["trial_key"].isin(before["trial_key"])]
+    assert len(fresh) == 2 and fresh["kid"].notna().all() and (fresh["metrics"] == "fid+kid").all()
+    assert rows[rows["trial_key"].isin(before["trial_key"])]["kid"].isna().all()

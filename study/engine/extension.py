@@ -9,11 +9,11 @@ study an uninterrupted run of the larger file would be.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from study.engine.spec import StudySpec
-from study.gan.config import EXECUTION_ONLY, ConfigError
+from study.gan.config import EXECUTION_ONLY, ConfigError, TrialConfig
 
 BO_FIXED = ("preset", "trials_per_round", "sampler", "seed", "n_dis", "warm_start")  # a BO history's meaning
 
@@ -47,6 +47,25 @@ def _name_and_factors(old: StudySpec, new: StudySpec) -> list[str]:
     return out
 
 
+def _metric_set(metrics: str) -> set[str]:
+    return {m.strip() for m in metrics.split("+") if m.strip()} | {"fid"}
+
+
+def current_keys(spec: StudySpec, final: list[dict[str, Any]]) -> set[str]:
+    """The keys finished grid and seeds trials have under ``spec``'s metrics. A study grown by
+    metrics (``trial.metrics: fid -> fid+kid``) computes them in the evaluations still to come:
+    a trial that finished keeps its rows and counts as done under its key with the new metrics."""
+    wanted = {m.name: spec.config(m).metrics for m in spec.models()}
+    names = {f.name for f in fields(TrialConfig)}
+    out = set()
+    for r in final:
+        want = wanted.get(r["model"])
+        if r["phase"] in ("grid", "seeds") and want is not None and r.get("metrics") not in (None, want):
+            cfg = TrialConfig.from_dict({k: v for k, v in r.items() if k in names})
+            out.add(replace(cfg, metrics=want).key(spec.name, r["phase"]))
+    return out
+
+
 def _settings(old: StudySpec, new: StudySpec) -> list[str]:
     """Settings of each model both files have, field by field (execution-only fields may change)."""
     names = {m.name for m in new.models()}
@@ -56,7 +75,8 @@ def _settings(old: StudySpec, new: StudySpec) -> list[str]:
             continue
         a, b = old.config(model).to_dict(), new.config(model).to_dict()
         for k in a:
-            if a[k] != b[k] and k not in EXECUTION_ONLY and k not in seen:
+            if a[k] != b[k] and k not in EXECUTION_ONLY and k not in seen and not (
+                    k == "metrics" and _metric_set(a[k]) <= _metric_set(b[k])):  # for evaluations still to come
                 seen[k] = _change(f"trial.{k}", a[k], b[k], f"the setting of finished trials, e.g. of {model.name}")
     return list(seen.values())
 

@@ -23,6 +23,7 @@ from typing import Any
 import optuna
 
 from study.engine.bo import METRIC, STOPPED, RoundsScheduler
+from study.engine.extension import current_keys
 from study.engine.request import FINISHED, PHASES, TrialRequest
 from study.engine.spec import StudySpec
 from study.gan.config import TrialConfig
@@ -67,6 +68,7 @@ def seed_trials(spec: StudySpec, rows: list[dict[str, Any]]) -> list[tuple[str, 
         if model.name not in best:
             continue
         cfg = TrialConfig.from_dict({k: v for k, v in best[model.name].items() if k in fields})
+        cfg = dataclasses.replace(cfg, metrics=spec.config(model).metrics)  # a grown study's new metrics too
         seeds = [s for s in range(spec.seeds.count + 1) if s != cfg.seed][: spec.seeds.count]
         out += [(model.name, dataclasses.replace(cfg, seed=s)) for s in seeds]
     return out
@@ -80,7 +82,7 @@ class PhasedScheduler:
         self.spec, self.threads, self.log = spec, threads, log
         self.models = [m.name for m in spec.models()]
         final = [r for r in stored if r["is_final"]]
-        self.done_keys = {r["trial_key"] for r in final}
+        self.done_keys = {r["trial_key"] for r in final} | current_keys(spec, final)  # also after new metrics
         # final rows of this study's grid and BO trials, stored or finished now: warm start and seeds
         self.results = [r for r in final if r["phase"] in ("grid", "bo")]
         self.live: dict[str, TrialRequest] = {}  # trial id -> its request

@@ -43,6 +43,7 @@ def changed(path: str, value, base=BASE):
     ("trial.threads", 2),  # an execution-only setting
     ("keep_generators", 3),
     ("max_failures", 4),
+    ("trial.metrics", "kid+pr"),  # new metrics, for evaluations still to come
 ])
 def test_a_change_that_only_adds_is_accepted(path, value):
     assert refused_changes(parse_spec(BASE), parse_spec(changed(path, value)), RAN) == []
@@ -63,6 +64,7 @@ def test_a_bo_phase_and_bo_settings_may_change_while_no_model_has_bo_trials():
     ("trial.steps", 80, "trial.steps: 40 -> 80"),
     ("trial.eval_samples", 500, "trial.eval_samples: 200 -> 500"),
     ("trial.resolution", 16, "trial.resolution: 8 -> 16"),
+    ("trial.metrics", "kid", "trial.metrics: 'fid+pr' -> 'kid'"),  # a metric dropped (BASE below has fid+pr)
     ("trial.feature_extractor", "inception", "trial.feature_extractor: 'digits' -> 'inception'"),
     ("name", "grown", "name: 'grow' -> 'grown'"),
     ("factors.loss", ["ns"], "factors.loss: ['ns', 'wgan'] -> ['ns']"),
@@ -80,8 +82,9 @@ def test_a_bo_phase_and_bo_settings_may_change_while_no_model_has_bo_trials():
     ("early_stopping", {"scheduler": "median"}, "early_stopping: None -> EarlyStoppingSpec(scheduler='median'"),
 ])
 def test_a_change_to_what_finished_trials_mean_is_refused_naming_old_and_new(path, value, line):
+    base = changed("trial.metrics", "fid+pr")
     with pytest.raises(ConfigError) as e:
-        check_extension(parse_spec(BASE), parse_spec(changed(path, value)), RAN)
+        check_extension(parse_spec(base), parse_spec(changed(path, value, base)), RAN)
     assert line in str(e.value) and str(e.value).startswith("extend: the study file changes")
 
 

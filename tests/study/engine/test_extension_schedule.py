@@ -68,3 +68,20 @@ def test_a_grown_study_runs_what_an_uninterrupted_one_would_and_nothing_twice(tm
     assert len(grown) == len(whole) == len(trials(whole))  # nothing that finished ran again
     assert grown[:len(first)] == first
     assert len(first) < len(whole)
+
+
+def test_new_metrics_are_computed_by_the_trials_still_to_come_and_nothing_finished_runs_again(tmp_path):
+    old = parse_spec({**SMALL, "seeds": {"count": 1}})
+    new = parse_spec(changed("trial.metrics", "fid+kid", {**SMALL, "seeds": {"count": 2}, "bo": {
+        **SMALL["bo"], "rounds": 3}}))
+    first = drive(old, tmp_path / "grown")
+    grown = drive(new, tmp_path / "grown", stored=first)
+    added = grown[len(first):]
+    assert {r["metrics"] for r in first} == {"fid"} and {r["metrics"] for r in added} == {"fid+kid"}
+    assert sorted((r["phase"], r["bo_round"]) for r in added if r["model"] == "loss=ns") == [
+        ("bo", 2)] * 3 + [("seeds", None)]  # the third round and the second seed; no grid trial again
+    # the settings BO suggests are those of an uninterrupted study with three rounds
+    whole = drive(parse_spec({**SMALL, "bo": {**SMALL["bo"], "rounds": 3}}), tmp_path / "whole")
+    settings = lambda rows: sorted((r["model"], r["bo_round"], r["lr"], r["beta1"], r["beta2"])  # noqa: E731
+                                   for r in rows if r["phase"] == "bo")
+    assert settings(grown) == settings(whole)
