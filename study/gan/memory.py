@@ -79,3 +79,16 @@ def estimate(cfg) -> MemoryEstimate:
     state = 4 * BYTES * params + (BYTES * params_g if cfg.g_ema else 0)
     samples = max(cfg.eval_samples, 10_000) + max(cfg.eval_real_samples, 10_000)
     return MemoryEstimate(params, activations, state, FEATURE_BYTES * samples * DEFAULT_FEATURES)
+
+
+OOM_TEXTS = ("out of memory", "can't allocate memory", "defaultcpuallocator")
+
+
+def out_of_memory(error: BaseException) -> str | None:
+    """One line for an allocation that failed (CUDA's OutOfMemoryError, the CPU allocator's
+    RuntimeError, MemoryError), for a trial's row and the driver's output; None for other errors."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)) or (
+            isinstance(error, RuntimeError) and any(t in text.lower() for t in OOM_TEXTS)):
+        return f"out of memory ({type(error).__name__}: {text[:300]}); lower trial.batch_size, z_dim or width"
+    return None

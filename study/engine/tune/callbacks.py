@@ -96,7 +96,8 @@ class StoreCallback(Callback):
         cfg = req.config
         self.log(f"  [{req.phase} {self.done}/{self.total}] {req.model} lr={cfg.lr:.3g} b1={cfg.beta1:.3g} "
                  f"b2={cfg.beta2:.3g} n_dis={cfg.n_dis}: {last.get('status', '?')} "
-                 f"fid={last.get('fid', float('nan')):.2f} ({last.get('wall_time_s') or 0:.1f}s)")
+                 f"fid={last.get('fid', float('nan')):.2f} ({last.get('wall_time_s') or 0:.1f}s)"
+                 + (f": {last['error']}" if last.get("status") == "failed" and last.get("error") else ""))
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         err = _error_text(trial)

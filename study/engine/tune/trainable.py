@@ -63,8 +63,11 @@ def tune_trainable(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as path:
             state = load_state(path)
 
+    last = {"step": 0}
+
     def report(row: dict[str, Any], trial_state: dict[str, Any] | None = None) -> None:
         row = {**row, "node_id": node_id}
+        last["step"] = row.get("step") or 0
         if trial_state is None:
             tune.report(row)
             return
@@ -72,7 +75,22 @@ def tune_trainable(config: dict[str, Any]) -> None:
             save_state(trial_state, tmp)
             tune.report(row, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-    trial.run_trial(cfg, report=report, state=state, checkpoints=True, artifacts=artifacts)
+    try:
+        trial.run_trial(cfg, report=report, state=state, checkpoints=True, artifacts=artifacts)
+    except Exception as e:  # noqa: BLE001 - only running out of memory is turned into a row
+        report_out_of_memory(e, last["step"] + 1, report)
+
+
+def report_out_of_memory(error: Exception, step: int, report) -> None:
+    """An allocation that failed ends the trial as ``failed`` with one line (a retry would fail
+    alike, and Tune would print a traceback into the driver's output); other errors propagate."""
+    from study.gan.memory import out_of_memory
+
+    line = out_of_memory(error)
+    if line is None:
+        raise error
+    nan = float("nan")
+    report({"step": step, "is_final": True, "status": "failed", "error": line, "fid": nan, "best_fid": nan})
 
 
 def fused_trainable(config: dict[str, Any]) -> None:
