@@ -109,3 +109,9 @@ def test_new_metrics_reach_only_the_trials_still_to_come(ray_local, tmp_path):
     fresh = rows[~rows["trial_key"].isin(before["trial_key"])]
     assert len(fresh) == 2 and fresh["kid"].notna().all() and (fresh["metrics"] == "fid+kid").all()
     assert rows[rows["trial_key"].isin(before["trial_key"])]["kid"].isna().all()
+    # a change that adds no trial to the finished study is recorded as a version all the same, and nothing runs
+    more = {**new, "keep_generators": 2}
+    again = run_study(parse_spec(more), yaml.safe_dump(more), tmp_path, extend=True)
+    assert (again.grid_trials, again.bo_trials) == (0, 0) and len(pd.read_parquet(tmp_path / "results")) == len(rows)
+    assert [v.number for v in read_versions(str(tmp_path))] == [1, 2, 3] and not (tmp_path / "driver.lock").exists()
+    assert yaml.safe_load((tmp_path / "study.yaml").read_text()) == more

@@ -182,13 +182,16 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     fs, root = pafs.FileSystem.from_uri(study_dir)
     if fs.get_file_info(f"{root}/study.yaml").type == pafs.FileType.File:  # a study that may be finished
         if extend:  # refused changes stop here, before anything is written
-            extend_study(study_dir, spec, spec_text, store.table(log=log, columns=STATUS_COLUMNS).to_pylist(), log,
-                         write=False)
+            grows = extend_study(study_dir, spec, spec_text, store.table(log=log, columns=STATUS_COLUMNS).to_pylist(),
+                                 log, write=False)
         else:
             record_spec(spec_text, study_dir)  # (only checks: the same study)
         scan = store.checked(log=log, columns=STATUS_COLUMNS)
         table = scan.table
         if is_finished(spec, table.to_pandas()) and not scan.damaged:  # else repair first (resume)
+            if extend and grows:  # a change that adds no trial (e.g. resources) is a version all the same
+                with DriverLock(study_dir, lease_s=lease_s, log=log):
+                    extend_study(study_dir, spec, spec_text, table.to_pylist(), log)
             log(f"study {spec.name!r} is finished: nothing to run")
             return StudyRun(study_dir, store.root, 0, 0, 0, time.perf_counter() - start,
                             _outcomes(table.to_pylist()))

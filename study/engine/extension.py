@@ -198,20 +198,21 @@ def history_of(rows: list[dict[str, Any]], study_dir: str) -> History:
 
 
 def extend_study(study_dir: str, spec: StudySpec, spec_text: str, rows: list[dict[str, Any]], log=print,
-                 write: bool = True) -> None:
+                 write: bool = True) -> bool:
     """Check ``spec`` against the study the directory holds (ConfigError listing every refused
     change) and, with ``write``, record it as the study's next version. A directory without a
-    study, or with the same study file, is left as it is."""
+    study, or with the same study file, is left as it is. Whether ``spec`` is a new version."""
     from study.engine.spec import load_yaml, read_spec_file
     from study.engine.versions import record_version
 
     try:
         old, old_text = read_spec_file(study_dir)
     except FileNotFoundError:
-        return
+        return False
     if load_yaml(old_text) == load_yaml(spec_text):
-        return
+        return False
     check_extension(old, spec, history_of(rows, study_dir))
     if write:
         version = record_version(study_dir, old_text, spec_text)
         log(f"study {spec.name!r} extended: version {version.number} ({version.file}); finished trials are kept")
+    return True
