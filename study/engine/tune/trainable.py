@@ -78,10 +78,10 @@ def tune_trainable(config: dict[str, Any]) -> None:
     try:
         trial.run_trial(cfg, report=report, state=state, checkpoints=True, artifacts=artifacts)
     except Exception as e:  # noqa: BLE001 - only running out of memory is turned into a row
-        report_out_of_memory(e, last["step"] + 1, report)
+        report(out_of_memory_row(e, last["step"] + 1))
 
 
-def report_out_of_memory(error: Exception, step: int, report) -> None:
+def out_of_memory_row(error: Exception, step: int) -> dict[str, Any]:
     """An allocation that failed ends the trial as ``failed`` with one line (a retry would fail
     alike, and Tune would print a traceback into the driver's output); other errors propagate."""
     from study.gan.memory import out_of_memory
@@ -90,7 +90,7 @@ def report_out_of_memory(error: Exception, step: int, report) -> None:
     if line is None:
         raise error
     nan = float("nan")
-    report({"step": step, "is_final": True, "status": "failed", "error": line, "fid": nan, "best_fid": nan})
+    return {"step": step, "is_final": True, "status": "failed", "error": line, "fid": nan, "best_fid": nan}
 
 
 def fused_trainable(config: dict[str, Any]) -> None:
@@ -143,8 +143,14 @@ def fused_trainable(config: dict[str, Any]) -> None:
                 json.dump({k: row for k, row in latest.items() if row["is_final"]}, f)
             tune.report(summary, checkpoint=tune.Checkpoint.from_directory(tmp))
 
-    if live:
+    if not live:
+        return
+    try:
         run_group([r.config for r in live], report, states=states, checkpoints=True, artifacts=artifacts)
+    except Exception as e:  # noqa: BLE001 - out of memory: every member not yet finished fails with one line
+        done = {k for k, row in latest.items() if row["is_final"]}
+        report([None if r.trial_key in done else out_of_memory_row(e, latest.get(r.trial_key, {}).get("step", 0) + 1)
+                for r in live], [None] * len(live))
 
 
 def _cap_gpu_memory(context) -> None:

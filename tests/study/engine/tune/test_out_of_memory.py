@@ -52,3 +52,34 @@ def test_an_out_of_memory_trial_is_failed_with_one_line(ray_local, tmp_path, cap
     (RuntimeError("mat1 and mat2 shapes cannot be multiplied"), False), (ValueError("out of memory"), False)])
 def test_only_allocation_failures_count_as_out_of_memory(error, oom):
     assert (out_of_memory(error) is not None) == oom
+
+
+def oom_group_after_one_evaluation(config):
+    """The real fused trainable, its group evaluating once and then failing to allocate (in the worker)."""
+    import study.gan.training.loop as loop
+    from study.engine.tune.trainable import tune_trainable
+
+    def run_group(configs, report, **_):
+        report([{"step": 5, "fid": 50.0 + i, "best_fid": 50.0 + i, "is_final": False, "status": "ok"}
+                for i in range(len(configs))], [None] * len(configs))
+        raise torch.OutOfMemoryError(ALLOC)
+
+    original, loop.run_group = loop.run_group, run_group
+    try:
+        tune_trainable(config)
+    finally:
+        loop.run_group = original
+
+
+def test_an_out_of_memory_fused_group_fails_each_member_with_one_line(ray_local, tmp_path, capfd):
+    study = {"name": "oomfused", "trial": {"steps": 10, "eval_every": 5}, "grid": {"select": [1], "seeds": [0, 1]},
+             "resources": {"cpu": 1, "fuse": 2}, "max_failures": 1}
+    said = []
+    run = run_study(parse_spec(study), yaml.safe_dump(study), tmp_path, log=said.append,
+                    trainable=oom_group_after_one_evaluation)
+    assert run.outcomes == {"failed": 2}
+    final = [r for r in ResultsStore(str(tmp_path)).table().to_pylist() if r["is_final"]]
+    want = f"out of memory (OutOfMemoryError: {ALLOC}); lower trial.batch_size, z_dim or width"
+    assert sorted((r["step"], r["status"], r["error"]) for r in final) == [(6, "failed", want)] * 2
+    out = capfd.readouterr()
+    assert "Traceback" not in out.out + out.err and "Traceback" not in "\n".join(said)
