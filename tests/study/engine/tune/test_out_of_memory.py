@@ -13,20 +13,28 @@ pytestmark = pytest.mark.ray
 ALLOC = "CUDA out of memory. Tried to allocate 119.21 GiB (GPU 0; 79.11 GiB total capacity)"
 
 
-def oom_after_one_evaluation(config):
-    """The real trainable, its trial evaluating once and then failing to allocate (in the worker)."""
-    import study.gan.trial as trial
+def _with(module: str, name: str, fake, config) -> None:
+    """The real trainable on ``config``, with ``module.name`` replaced by ``fake`` (in the worker) for the call."""
+    import importlib
+
     from study.engine.tune.trainable import tune_trainable
 
+    target = importlib.import_module(module)
+    original = getattr(target, name)
+    setattr(target, name, fake)
+    try:
+        tune_trainable(config)
+    finally:
+        setattr(target, name, original)
+
+
+def oom_after_one_evaluation(config):
+    """A trial that evaluates once and then fails to allocate."""
     def run_trial(cfg, report, **_):
         report({"step": 5, "fid": 50.0, "best_fid": 50.0, "is_final": False, "status": "ok"})
         raise torch.OutOfMemoryError(ALLOC)
 
-    original, trial.run_trial = trial.run_trial, run_trial
-    try:
-        tune_trainable(config)
-    finally:
-        trial.run_trial = original
+    _with("study.gan.trial", "run_trial", run_trial, config)
 
 
 def test_an_out_of_memory_trial_is_failed_with_one_line(ray_local, tmp_path, capfd):
@@ -55,20 +63,13 @@ def test_only_allocation_failures_count_as_out_of_memory(error, oom):
 
 
 def oom_group_after_one_evaluation(config):
-    """The real fused trainable, its group evaluating once and then failing to allocate (in the worker)."""
-    import study.gan.training.loop as loop
-    from study.engine.tune.trainable import tune_trainable
-
+    """A fused group that evaluates once and then fails to allocate."""
     def run_group(configs, report, **_):
         report([{"step": 5, "fid": 50.0 + i, "best_fid": 50.0 + i, "is_final": False, "status": "ok"}
                 for i in range(len(configs))], [None] * len(configs))
         raise torch.OutOfMemoryError(ALLOC)
 
-    original, loop.run_group = loop.run_group, run_group
-    try:
-        tune_trainable(config)
-    finally:
-        loop.run_group = original
+    _with("study.gan.training.loop", "run_group", run_group, config)
 
 
 def test_an_out_of_memory_fused_group_fails_each_member_with_one_line(ray_local, tmp_path, capfd):
