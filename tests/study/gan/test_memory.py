@@ -21,7 +21,8 @@ def test_every_size_setting_is_refused_below_and_above_its_bounds_naming_both(na
 
 def test_z_dim_0_and_a_billion_are_refused():
     for z in (0, 10**9):
-        with pytest.raises(ConfigError, match=rf"trial\.z_dim: invalid value {z}; allowed: an integer >= 1 and <= 4,096"):
+        with pytest.raises(ConfigError,
+                           match=rf"trial\.z_dim: invalid value {z}; allowed: an integer >= 1 and <= 4,096"):
             TrialConfig.from_dict({"z_dim": z})
 
 
