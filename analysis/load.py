@@ -7,6 +7,7 @@ truncated or junk file) is left out with a warning naming it, never read twice o
 """
 from __future__ import annotations
 
+import hashlib
 import re
 import warnings
 from typing import Iterable
@@ -23,6 +24,7 @@ CATEGORICAL = ("study", "phase", "model", "dataset", "architecture", "arch_optio
                "status", "precision", "d_minibatch")
 CONFIG_ATTR = "config_columns"
 PART_PREFIX = "part-"  # a file of many finished trials (the store's compaction)
+COPIES, RECORD = ".parts", ".sha256"  # each part's checksummed copy (study/engine/parts.py)
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 FILTERS = ("phase", "dataset", "architecture", "status", "loss", "penalty", "d_norm", "model", "study")
 
@@ -73,6 +75,40 @@ def _readable(fs: pafs.FileSystem, files: list[str]) -> list[str]:
     return good
 
 
+def _intact(fs: pafs.FileSystem, path: str) -> bool:
+    try:
+        with fs.open_input_file(path) as f:
+            pq.read_metadata(f)
+        return True
+    except (pa.ArrowException, OSError):
+        return False
+
+
+def _stand_ins(fs: pafs.FileSystem, root: str) -> list[str]:
+    """The checksummed copies of parts that are missing or unreadable (their rows are not lost;
+    ``resume`` rebuilds the parts), when a copy's bytes match its recorded sha256."""
+    try:
+        records = [i for i in fs.get_file_info(pafs.FileSelector(f"{root}/{COPIES}")) if i.base_name.endswith(RECORD)]
+    except FileNotFoundError:
+        return []
+    out = []
+    for record in records:
+        name = record.base_name[: -len(RECORD)] + ".parquet"
+        part, copy = f"{root}/{name}", f"{root}/{COPIES}/{name}"
+        if fs.get_file_info(part).type == pafs.FileType.File and _intact(fs, part):
+            continue
+        try:
+            with fs.open_input_stream(record.path) as f, fs.open_input_stream(copy) as g:
+                good = f.read().decode().strip() == hashlib.sha256(g.read()).hexdigest()
+        except OSError:
+            good = False
+        if good:
+            warnings.warn(f"results: {part} is missing or damaged; its checksummed copy is read instead "
+                          f"(resume rebuilds it)", stacklevel=3)
+            out.append(copy)
+    return out
+
+
 def _read(fs: pafs.FileSystem, files: list[str], columns: list[str] | None) -> tuple[pa.Table, pa.Schema | None]:
     if not files:
         return None, None
@@ -97,7 +133,7 @@ def load_rows(path: str, columns: Iterable[str] | None = None) -> pd.DataFrame:
     files = _trial_files(fs, root)
     cols = None if columns is None else list(dict.fromkeys([*columns, "trial_key"]))
     parts = [f for f in files if f.rsplit("/", 1)[-1].startswith(PART_PREFIX)]
-    part_table, schema = _read(fs, parts, cols)
+    part_table, schema = _read(fs, parts + _stand_ins(fs, root), cols)
     in_parts = set(part_table.column("trial_key").to_pylist()) if part_table is not None else set()
     loose = [f for f in files if f not in set(parts) and f.rsplit("/", 1)[-1][: -len(".parquet")] not in in_parts]
     loose_table, loose_schema = _read(fs, loose, cols)
