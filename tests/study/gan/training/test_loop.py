@@ -245,7 +245,8 @@ SHARED_BATCHED = {  # fields every member shares, that the batched step carries
     "width", "loss", "penalty", "d_norm", "g_norm", "g_head", "z_dim", "z_dist", "n_dis", "n_dis_schedule",
     "batch_size", "steps", "step_unit", "label_smoothing", "g_ema", "deterministic", "eval_every", "eval_split",
     "eval_samples", "eval_real_samples", "feature_extractor", "metrics", "fid_resize", "fid_stats", "recon_samples",
-    "recon_steps", "sample_grid", "sample_seed", "sample_every"}
+    "recon_steps", "sample_grid", "sample_seed", "sample_every",
+    "instance_noise_steps"}  # the decay's horizon: inert unless instance_noise (not batched) is on
 SHARED_UNBATCHED = {  # shared too, but a group with them on steps member by member (value that turns it on)
     "feature_matching": 0.5, "historical_averaging": 0.1, "label_noise": True, "label_flip": 0.1,
     "instance_noise": 0.1, "d_minibatch": "stddev", "g_dropout": 0.3, "conditional": True, "g_norm": "vbn",
