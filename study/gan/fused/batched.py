@@ -22,7 +22,7 @@ from study.gan.fused.adam import StackedAdam
 from study.gan.fused.stacked import Stacked
 from study.gan.penalties import PenaltyInputs, slope_penalty
 from study.gan.training.build import Shared
-from study.gan.training.executors import AccelerationFailed
+from study.gan.training.executors import AccelerationFailed, Stretch
 from study.gan.training.member import Member
 from study.gan.training.schedule import sample_z
 
@@ -122,6 +122,18 @@ class BatchedSteps:
         for _ in range(n_critic):
             self.d_step()
         self.g_step()
+
+    def iterations(self, plan: Stretch) -> Tensor:
+        """The stretch, one batched iteration at a time; a guarded one that fails raises with
+        the flags of those before it."""
+        flags: list[Tensor] = []
+        for n_critic, noise, _ in plan:
+            try:
+                flags.append(self.iteration(n_critic, noise))
+            except AccelerationFailed as e:
+                e.flags = torch.stack(flags) if flags else e.flags
+                raise
+        return torch.stack(flags)
 
     def iteration(self, n_critic: int, noise: float) -> Tensor:
         if self.trusted >= self.GUARDED:

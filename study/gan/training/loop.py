@@ -27,7 +27,7 @@ from study.gan.fused.batched import BatchedSteps
 from study.gan.fused.graphs import GraphSteps, graph_unsupported
 from study.gan.fused.grouping import check_group, unbatchable
 from study.gan.training.build import Shared, build_shared, keep_files
-from study.gan.training.executors import AccelerationFailed, EagerSteps, Executor
+from study.gan.training.executors import AccelerationFailed, EagerSteps, Executor, Stretch
 from study.gan.training.member import Member, build_member
 from study.gan.training.schedule import Clock, critic_steps, instance_noise_std
 
@@ -105,27 +105,39 @@ class _Loop:
         self.live, self.pending = [], []
 
     # ---- stepping ---------------------------------------------------------------------------------
-    def _iteration(self, n_critic: int, noise: float) -> torch.Tensor:
+    def _stretch(self) -> tuple[Stretch, bool]:
+        """The iterations up to and including the next host check (the clock advanced past them),
+        and whether the last one reaches an evaluation. Members are independent in between."""
+        clock, plan = self.clock, []
+        while True:
+            n_critic = critic_steps(self.cfg, clock.g_iter)
+            noise = instance_noise_std(self.cfg, clock.step)
+            prev = clock.advance(n_critic)
+            plan.append((n_critic, noise, clock.step))
+            if clock.checks_host(prev):
+                return plan, clock.evaluates(prev)
+
+    def _steps(self, plan: Stretch) -> torch.Tensor:
+        """Every live member through ``plan``; (iterations, live members) finite flags."""
         try:
-            flags = self.executor.iteration(n_critic, noise)
+            flags = self.executor.iterations(plan)
         except AccelerationFailed as e:
             warnings.warn(f"step_mode: {self.cfg.step_mode}: {e}; the members continue one by one", stacklevel=2)
             self.executor.close()
             self.executor = EagerSteps(self.shared, self.live)
-            flags = self.executor.iteration(n_critic, noise)
+            rest = self.executor.iterations(plan[len(e.flags):])
+            flags = torch.cat([e.flags.to(rest.device), rest]) if len(e.flags) else rest
         self.common["step_mode_used"] = self.executor.mode
         return flags
 
     def run(self) -> list[dict[str, Any]]:
-        clock = self.clock
-        while not clock.done and self.live:
-            n_critic = critic_steps(self.cfg, clock.g_iter)
-            flags = self._iteration(n_critic, instance_noise_std(self.cfg, clock.step))
-            prev = clock.advance(n_critic)
-            self.pending.append((clock.step, flags))
-            if clock.checks_host(prev) and not self._host_check():
+        while not self.clock.done and self.live:
+            plan, evaluates = self._stretch()
+            flags = self._steps(plan)
+            self.pending = [(step, f) for (_, _, step), f in zip(plan, flags)]
+            if not self._host_check():
                 break
-            if clock.evaluates(prev):
+            if evaluates:
                 self._evaluate()
         return [m.last for m in self.members]
 

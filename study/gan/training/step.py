@@ -10,6 +10,8 @@ feature matching and its noise.
 """
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 
 from study.gan.models.conditional import conditioned
@@ -112,9 +114,12 @@ def g_step(shared: Shared, m: Member, noise: float) -> None:
         m.g_eval.update_parameters(m.g)
 
 
-def iteration(shared: Shared, m: Member, n_critic: int, noise: float) -> None:
-    """``n_critic`` D steps and one G step of member ``m``, in its own random state."""
+def iterate(shared: Shared, m: Member, plan: list[tuple[int, float, int]]) -> Iterator[None]:
+    """Member ``m`` through ``plan`` ((n_critic, instance noise, step after) per G iteration), in
+    its own random state; yields after each iteration (its losses are then ``m.d_val``, ``m.g_val``)."""
     with m.own_rng():
-        for _ in range(n_critic):
-            d_step(shared, m, noise)
-        g_step(shared, m, noise)
+        for n_critic, noise, _ in plan:
+            for _ in range(n_critic):
+                d_step(shared, m, noise)
+            g_step(shared, m, noise)
+            yield
