@@ -9,6 +9,8 @@ each at the end, so setup and evaluation cancel), summed over the trials that ra
 - ``packed_<k>``: k trial processes at once on one device (Ray's fractional GPUs);
 - ``fused_<n>``: one fused group of n members, member by member (``step_mode: eager``, what
   ``auto`` runs); on CUDA also ``fused_<n>_batched`` (vmap) and ``fused_<n>_graph`` (captured);
+  ``fused_<n>_whole_speedup``: the whole S_long runs (setup and evaluation included), n trials
+  one after another against the group (what sharing data and evaluator saves);
 - baselines in the same command: ``plain``, a hand-written PyTorch loop of the same model; and
   ``batch_<64 n>``, that plain loop at the group's total batch (what fusing n trials can reach
   at best); on the CPU ``sequential_<n>``: the n trials one after another (= ``trial``).
@@ -32,7 +34,7 @@ import statistics
 import time
 
 import torch
-from train_throughput import _sync, plain_steps_per_s, trial_steps_per_s  # this folder's baselines
+from train_throughput import _sync, plain_steps_per_s, trial_run_times, trial_steps_per_s  # this folder's baselines
 
 from study.gan.config import TrialConfig
 from study.gan.device import pick_device
@@ -55,19 +57,28 @@ def _members(cfg: dict, n: int, steps: int) -> list[TrialConfig]:
             for i in range(n)]
 
 
-def differential(run, short: int, long: int) -> float:
-    """Loop steps per second of ``run(steps)`` (whose trials each train ``steps`` steps)."""
+def run_times(run, short: int, long: int) -> tuple[float, float]:
+    """Wall seconds of ``run(short)`` and ``run(long)`` (whose trials each train that many steps)."""
     times = []
     for steps in (short, long):
         t = time.perf_counter()
         run(steps)
         times.append(time.perf_counter() - t)
-    return (long - short) / (times[1] - times[0])
+    return times[0], times[1]
+
+
+def fused_run_times(cfg: dict, n: int, short: int, long: int) -> tuple[float, float]:
+    return run_times(lambda s: run_group(_members(cfg, n, s), lambda *a: None), short, long)
 
 
 def fused_rate(cfg: dict, n: int, short: int, long: int) -> float:
-    """Summed over the group's n members."""
-    return n * differential(lambda s: run_group(_members(cfg, n, s), lambda *a: None), short, long)
+    """Loop steps per second summed over the group's n members."""
+    t_short, t_long = fused_run_times(cfg, n, short, long)
+    return n * (long - short) / (t_long - t_short)
+
+
+def medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def _packed_worker(cfg: dict, short: int, long: int, start, out) -> None:
@@ -143,8 +154,12 @@ def main() -> None:
         cfg = config(model, width, args.device, step_mode="eager")
         f: dict[str, float] = {}
         f["plain"] = med(lambda: plain_steps_per_s(cfg, long - short))
-        f["trial"] = med(lambda: trial_steps_per_s(cfg, short, long))
-        f[f"fused_{n}"] = med(lambda: fused_rate(cfg, n, short, long))
+        trial_t = medians([trial_run_times(cfg, short, long) for _ in range(args.repeats)])
+        fused_t = medians([fused_run_times(cfg, n, short, long) for _ in range(args.repeats)])
+        f["trial"] = round((long - short) / (trial_t[1] - trial_t[0]), 2)
+        f[f"fused_{n}"] = round(n * (long - short) / (fused_t[1] - fused_t[0]), 2)
+        # the whole S_long runs, setup and evaluation included: n trials one after another vs the group
+        f[f"fused_{n}_whole_speedup"] = round(n * trial_t[1] / fused_t[1], 3)
         if gpu:
             f[f"batch_{64 * n}"] = med(lambda: plain_steps_per_s(cfg, (long - short) // n + 10, batch=64 * n))
             f["graph"] = med(lambda: trial_steps_per_s({**cfg, "step_mode": "graph"}, short, long))

@@ -43,14 +43,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def trial_steps_per_s(cfg: dict, short: int, long: int) -> float:
+def trial_run_times(cfg: dict, short: int, long: int) -> tuple[float, float]:
+    """Wall seconds of a whole trial of ``short`` and of ``long`` steps (setup and one evaluation each)."""
     times = []
     for steps in (short, long):
         c = TrialConfig.from_dict({**cfg, "steps": steps, "eval_every": steps, "eval_samples": 500})
         t = time.perf_counter()
         run_trial(c, lambda row: None)
         times.append(time.perf_counter() - t)
-    return (long - short) / (times[1] - times[0])
+    return times[0], times[1]
+
+
+def trial_steps_per_s(cfg: dict, short: int, long: int) -> float:
+    t_short, t_long = trial_run_times(cfg, short, long)
+    return (long - short) / (t_long - t_short)
 
 
 def plain_steps_per_s(cfg: dict, steps: int, warmup: int = 10, batch: int | None = None) -> float:
