@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from study.gan.data import lmdb_reader
+import study.gan.data.lmdb_reader as lmdb_reader
 from study.gan.data.errors import DataError
 from study.gan.data.sources import SOURCES, DataOptions, Located, Plan, Source, split_permutation
 from study.gan.data.transform import TooSmall, fit
