@@ -155,6 +155,26 @@ def _tensorboard(spec: StudySpec, study_dir: str, log) -> list:
     return [TensorBoardCallback(study_dir)]
 
 
+def _finished_run(spec: StudySpec, spec_text: str, study_dir: str, store: ResultsStore, extend: bool,
+                  lease_s: float, log) -> dict[str, int] | None:
+    """For a directory that holds a study: check ``spec`` against it (the same study, or with
+    ``extend`` a growth of it; a refused change stops here, before anything is written) and,
+    when every trial is done and nothing is damaged, the outcomes; None while work is left."""
+    table = (scan := store.checked(log=log, columns=STATUS_COLUMNS)).table
+    rows = table.to_pylist()
+    if extend:
+        grows = extend_study(study_dir, spec, spec_text, rows, log, write=False)
+    else:
+        record_spec(spec_text, study_dir)  # (only checks: the same study)
+    if not is_finished(spec, table.to_pandas()) or scan.damaged:  # else repair first (resume)
+        return None
+    if extend and grows:  # a change that adds no trial (e.g. resources) is a version all the same
+        with DriverLock(study_dir, lease_s=lease_s, log=log):
+            extend_study(study_dir, spec, spec_text, rows, log)
+    log(f"study {spec.name!r} is finished: nothing to run")
+    return _outcomes(rows)
+
+
 def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: str | None = None,
               num_cpus: int | None = None, log=print, trainable: Callable[[dict[str, Any]], None] | None = None,
               reuse_actors: bool = True, flush_every_s: float = 5.0, lease_s: float = 60.0,
@@ -181,20 +201,9 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
     store = ResultsStore(study_dir, create=False)
     fs, root = pafs.FileSystem.from_uri(study_dir)
     if fs.get_file_info(f"{root}/study.yaml").type == pafs.FileType.File:  # a study that may be finished
-        if extend:  # refused changes stop here, before anything is written
-            grows = extend_study(study_dir, spec, spec_text, store.table(log=log, columns=STATUS_COLUMNS).to_pylist(),
-                                 log, write=False)
-        else:
-            record_spec(spec_text, study_dir)  # (only checks: the same study)
-        scan = store.checked(log=log, columns=STATUS_COLUMNS)
-        table = scan.table
-        if is_finished(spec, table.to_pandas()) and not scan.damaged:  # else repair first (resume)
-            if extend and grows:  # a change that adds no trial (e.g. resources) is a version all the same
-                with DriverLock(study_dir, lease_s=lease_s, log=log):
-                    extend_study(study_dir, spec, spec_text, table.to_pylist(), log)
-            log(f"study {spec.name!r} is finished: nothing to run")
-            return StudyRun(study_dir, store.root, 0, 0, 0, time.perf_counter() - start,
-                            _outcomes(table.to_pylist()))
+        finished = _finished_run(spec, spec_text, study_dir, store, extend, lease_s, log)
+        if finished is not None:
+            return StudyRun(study_dir, store.root, 0, 0, 0, time.perf_counter() - start, finished)
     prepare_data(spec, log)  # before anything is written or launched
     threads = max(1, int(spec.resources.cpu))
     fs.create_dir(root, recursive=True)
