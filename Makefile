@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[dev]'
 	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[oracle]' || echo "oracle extra not installed (torchvision must match torch): the oracle tests will skip"
+	$(BIN)/python -m pip install -q -c $(LOCK) -e '.[dinov2]' || echo "dinov2 extra not installed (timm; torchvision must match torch): the DINOv2 feature spaces and their tests are unavailable"
 	@touch $@
 
 demo: $(STAMP)
@@ -53,7 +54,7 @@ lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install -q --upgrade pip
 	.lock-venv/bin/python -m pip install -q "$(TORCH_SPEC)"
-	.lock-venv/bin/python -m pip install -q -e '.[dev,oracle]'
+	.lock-venv/bin/python -m pip install -q -e '.[dev,oracle,dinov2]'
 	{ echo "# Locked by 'make lock' on $$(date -u +%Y-%m-%d) with $$(.lock-venv/bin/python --version); torch comes from TORCH_SPEC."; \
 	  .lock-venv/bin/python -m pip freeze --exclude-editable | grep -v -i '^torch=='; } > $(LOCK)
 	rm -rf .lock-venv
