@@ -17,3 +17,16 @@ def paper_comparison(df: pd.DataFrame) -> pd.DataFrame:
     out = rows[[c for c in SETTING if c in rows] + ["paper_fid", "fid"]].copy()
     out["difference"] = out["fid"] - out["paper_fid"]
     return out.sort_values([c for c in ("dataset", "architecture", "paper_fid") if c in out]).reset_index(drop=True)
+
+
+CONCLUSIONS = ("kurach2019_conclusions.csv",)  # the presets' published conclusions (search_spaces/)
+
+
+def paper_conclusions(df: pd.DataFrame) -> pd.DataFrame:
+    """The published pairwise conclusions (factor, better level, worse level, claim, source) that
+    this study can test: those whose factor varies in ``df`` with both levels present."""
+    from importlib.resources import files
+
+    claims = pd.concat([pd.read_csv(files("search_spaces") / name) for name in CONCLUSIONS], ignore_index=True)
+    testable = [r.factor in df and {r.better, r.worse} <= set(df[r.factor].astype(str)) for r in claims.itertuples()]
+    return claims[testable].reset_index(drop=True)

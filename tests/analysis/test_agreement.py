@@ -1,0 +1,89 @@
+"""The agreement section: each metric's per-model statistic in its own direction, the rankings'
+Kendall tau against hand-worked values, verdicts per metric, and the paper's claims beside them."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.agreement import (
+    agreement_tables,
+    claims_verdicts,
+    comparisons,
+    label,
+    metric_columns,
+    model_scores,
+    rank_agreement,
+    rank_table,
+)
+from analysis.paper import paper_conclusions
+
+
+def _models(values: dict[str, dict[str, list[float]]]) -> pd.DataFrame:
+    """{metric: {model: [trial values]}} -> one row per trial (every metric the same trial count)."""
+    frames = []
+    for model in next(iter(values.values())):
+        n = len(next(iter(values.values()))[model])
+        frames.append(pd.DataFrame({"model": [model] * n, **{m: v[model] for m, v in values.items()}}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_labels_name_the_feature_space():
+    assert label("fid@dinov2_vitl14") == "FD-DINOv2 (vitl14)"
+    assert label("kid@inception") == "KID (inception)"
+    assert label("dc_coverage", "digits") == "coverage (digits)"
+
+
+def test_model_scores_take_the_top_in_each_metrics_direction():
+    # 20 trials per model: k = ceil(0.1 * 20) = 2, the statistic is the mean of the two best.
+    fid = {"a": list(range(10, 30)), "b": list(range(20, 40))}
+    recall = {"a": [i / 100 for i in range(20)], "b": [i / 100 for i in range(40, 60)]}
+    scores = model_scores(_models({"fid": fid, "pr_recall": recall}), ["fid", "pr_recall"], fraction=0.1)
+    assert scores.loc["a", "fid"] == 10.5 and scores.loc["b", "fid"] == 20.5  # lowest two
+    assert scores.loc["a", "pr_recall"] == pytest.approx(0.185) and scores.loc["b", "pr_recall"] == pytest.approx(0.585)
+    ranks = rank_table(scores)
+    assert list(ranks["fid"]) == [1, 2] and list(ranks["pr_recall"]) == [2, 1]  # recall: higher is better
+
+
+def test_kendall_tau_of_the_rankings_against_a_hand_count():
+    # Rankings a<b<c<d by FID, a<c<b<d by KID: 5 concordant pairs, 1 discordant: tau = (5 - 1) / 6.
+    scores = pd.DataFrame({"fid": [1.0, 2.0, 3.0, 4.0], "kid": [0.1, 0.3, 0.2, 0.4],
+                           "pr_precision": [0.9, 0.8, 0.7, 0.6]}, index=list("abcd"))
+    tau = rank_agreement(scores).set_index(["metric_a", "metric_b"])["kendall_tau"]
+    assert tau["fid", "kid"] == pytest.approx(4 / 6)
+    assert tau["fid", "pr_precision"] == pytest.approx(1.0)  # precision falls as FID rises: the same order
+
+
+def test_verdicts_per_metric():
+    rng = np.random.default_rng(0)
+    n = 40
+    df = pd.DataFrame({"d_norm": ["sn"] * n + ["bn"] * n + ["none"] * n,
+                       "fid": np.r_[rng.normal(20, 1, n), rng.normal(60, 1, n), rng.normal(20.2, 1, n)],
+                       "kid": np.r_[rng.normal(1, 0.1, n), rng.normal(1, 0.1, n), rng.normal(1, 0.1, n)],
+                       "dc_coverage": np.r_[rng.normal(0.9, 0.01, n), rng.normal(0.5, 0.01, n),
+                                            [np.nan] * (n - 2) + [0.9, 0.9]]})
+    table = comparisons(df, "d_norm", ["fid", "kid", "dc_coverage"], fraction=0.25)
+    assert table.loc["bn vs sn", "fid"].startswith("sn better (p_holm")
+    assert table.loc["bn vs none", "fid"].startswith("none better")
+    assert table.loc["bn vs sn", "dc_coverage"].startswith("sn better")  # coverage: higher is better
+    assert table.loc["none vs sn", "dc_coverage"] == "too few values"  # two finite values for none
+    assert table.loc["bn vs sn", "kid"].startswith("no clear difference")
+    claims = pd.DataFrame({"factor": ["d_norm", "d_norm"], "better": ["sn", "bn"], "worse": ["bn", "none"],
+                           "claim": ["x", "y"], "source": ["s", "s"]})
+    verdicts = claims_verdicts(claims, df, ["fid", "kid"], fraction=0.25).set_index("claim")
+    assert verdicts.loc["sn < bn in d_norm: x", "fid"].startswith("yes (p_holm")
+    assert verdicts.loc["bn < none in d_norm: y", "fid"].startswith("opposite")
+    assert verdicts.loc["sn < bn in d_norm: x", "kid"].startswith("not shown")
+
+
+def test_the_section_lists_the_metrics_present_and_the_papers_testable_claims():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"model": np.repeat(["m1", "m2", "m3"], 10), "d_norm": np.repeat(["sn", "bn", "none"], 10),
+                       "feature_extractor": "digits", "fid": rng.normal(30, 5, 30), "kid": rng.normal(1, 0.2, 30),
+                       "fid@inception": [np.nan] * 29 + [50.0]})
+    assert metric_columns(df) == ["fid", "kid"]  # fid@inception: one value, ranks nothing
+    claims = paper_conclusions(df)
+    assert set(zip(claims["better"], claims["worse"])) == {("sn", "none"), ("sn", "bn"), ("none", "bn")}
+    titles = [t for t, _ in agreement_tables(df, ["d_norm"], 0.05, claims)]
+    assert titles[2] == "Kendall's tau between the metrics' rankings of the models"
+    assert any(t.startswith("Verdicts per metric, d_norm") for t in titles)
+    assert titles[-1] == "The paper's conclusions and this study's verdicts"
+    assert agreement_tables(df[["model", "fid"]], ["d_norm"]) == []
