@@ -17,6 +17,11 @@ def _by(by: Sequence[str] | str) -> list[str]:
     return [by] if isinstance(by, str) else list(by)
 
 
+def top_count(n: np.ndarray | int, fraction: float) -> np.ndarray:
+    """k = max(1, ceil(fraction * n)) for groups of n trials (the 1e-9 keeps 0.05 * 20 at 1)."""
+    return np.maximum(1, np.ceil(fraction * np.asarray(n) - 1e-9)).astype(int)
+
+
 def top_fraction(df: pd.DataFrame, by: Sequence[str] | str, fraction: float = 0.05,
                  metric: str = "fid") -> pd.DataFrame:
     """The best ``fraction`` of trials of each group of ``by`` (lowest ``metric``), with a
@@ -30,7 +35,7 @@ def top_fraction(df: pd.DataFrame, by: Sequence[str] | str, fraction: float = 0.
     work = df.assign(group_trials=n.to_numpy(), _v=np.where(finite, values, np.inf))
     work = work[finite].sort_values(by + ["_v"], kind="stable")
     work["rank"] = work.groupby(by, observed=True, dropna=False, sort=False).cumcount() + 1
-    k = np.maximum(1, np.ceil(fraction * work["group_trials"].to_numpy() - 1e-9)).astype(int)
+    k = top_count(work["group_trials"].to_numpy(), fraction)
     return work[work["rank"].to_numpy() <= k].drop(columns="_v").reset_index(drop=True)
 
 
