@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.confidence import interval_note, summarize_with_interval
 from analysis.load import STOPPED_ATTR, load, model_factors
 from analysis.plots import top_boxplot
-from analysis.top import summarize, top_fraction
+from analysis.top import top_fraction
 
 # Config columns shown as factors when they vary (issue 14 added the tricks).
 CANDIDATES = ("loss", "penalty", "d_norm", "architecture", "g_norm", "arch_options", "d_minibatch",
@@ -44,10 +45,9 @@ def analyze(results: str, out: str | None = None, fraction: float = 0.05) -> int
                   f"from before the end of training)\n")
         named = [c for c in model_factors(df) if c not in CANDIDATES]  # factors of named settings first
         factors = [c for c in (*named, *CANDIDATES) if c in df.columns and df[c].nunique() > 1] or ["loss"]
-        for f in factors:
-            print(f"FID of the top {pct} trials per {f}:\n{summarize(top_fraction(df, f, fraction), f)}\n")
-        model = top_fraction(df, "model", fraction)
-        print(f"FID of the top {pct} trials per model:\n{summarize(model, 'model')}\n")
+        print(f"{interval_note()}\n")
+        for f in factors + ["model"]:
+            print(f"FID of the top {pct} trials per {f}:\n{summarize_with_interval(df, f, fraction)}\n")
     x, hue = (factors + ["d_norm"])[:2] if len(factors) >= 2 else (factors[0], "d_norm")
     plot = out_dir / "top5_fid.png"
     top_boxplot(top_fraction(df, [x, hue], fraction), x=x, hue=hue, path=plot)

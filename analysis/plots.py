@@ -52,17 +52,47 @@ def _boxes(ax: plt.Axes, top: pd.DataFrame, x: str, hue: str, metric: str, xs: l
     ax.set_xlabel(x)
 
 
+def _interval_bars(ax: plt.Axes, intervals: pd.DataFrame, x: str, hue: str, xs: list, hues: list,
+                   label: str | None) -> None:
+    """A black bar with caps over each box, from median_low to median_high of its row of
+    ``intervals`` (an unbounded end reaches the top of the axis, marked by a triangle)."""
+    width = 0.8 / max(1, len(hues))
+    rows = [(i + (j - (len(hues) - 1) / 2) * width, r) for r in intervals.itertuples(index=False)
+            for i, v in enumerate(xs) for j, h in enumerate(hues)
+            if str(getattr(r, x)) == str(v) and str(getattr(r, hue)) == str(h) and np.isfinite(r.median)]
+    if not rows:
+        return
+    pos = np.array([p for p, _ in rows])
+    low, mid, high = (np.array([getattr(r, c) for _, r in rows], dtype=float)
+                      for c in ("median_low", "median", "median_high"))
+    open_end = ~np.isfinite(high)
+    top = max([ax.get_ylim()[1], mid.max(), *high[~open_end]])
+    high = np.where(open_end, top, high)
+    ax.errorbar(pos, mid, yerr=[mid - low, high - mid], fmt="none", ecolor="black", elinewidth=1.2, capsize=3,
+                zorder=4, label=label)
+    if open_end.any():
+        ax.scatter(pos[open_end], high[open_end], marker="^", color="black", s=20, zorder=4)
+
+
 def top_boxplot(top: pd.DataFrame, x: str = "loss", hue: str = "d_norm", metric: str = "fid",
-                facet: str | None = None, path: str | Path | None = None, title: str | None = None) -> plt.Figure:
+                facet: str | None = None, path: str | Path | None = None, title: str | None = None,
+                intervals: pd.DataFrame | None = None) -> plt.Figure:
     """Box plots of the top trials' FIDs, one group of boxes per ``x`` value and one box per
-    ``hue`` value within it, one panel per ``facet`` value (Kurach et al. 2019, Figures 1-4)."""
+    ``hue`` value within it, one panel per ``facet`` value (Kurach et al. 2019, Figures 1-4).
+    ``intervals`` (``analysis.top_intervals`` grouped by x, hue and facet) adds a bar over each
+    box: the interval of its median."""
     panels = _values(top[facet]) if facet else [None]
     xs, hues = _values(top[x]), _values(top[hue])
     fig, axes = plt.subplots(1, len(panels), figsize=(max(5.0, 1.2 * len(xs) * max(1, len(hues)) ** 0.5 + 2)
                                                       * len(panels) ** 0.8, 4.2), squeeze=False, sharey=True)
+    bars = intervals.reset_index() if intervals is not None else None
+    label = f"{intervals.attrs.get('level', 0.95):.0%} interval of the median" if intervals is not None else None
     for ax, panel in zip(axes[0], panels):
         data = top if panel is None else top[top[facet].astype("object") == panel]
         _boxes(ax, data, x, hue, metric, xs, hues)
+        if bars is not None:
+            mine = bars if panel is None else bars[bars[facet].astype("object") == panel]
+            _interval_bars(ax, mine, x, hue, xs, hues, label if ax is axes[0][-1] else None)
         if panel is not None:
             ax.set_title(f"{facet}={panel}")
     values = top[metric].dropna()

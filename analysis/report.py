@@ -11,15 +11,26 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from analysis.budget import budget_curves
+from analysis.confidence import (
+    LEVEL,
+    interval_note,
+    pairwise,
+    pairwise_note,
+    summarize_with_interval,
+    top_bootstrap,
+    top_intervals,
+    top_seed_spread,
+)
 from analysis.load import STOPPED_ATTR, load
 from analysis.paper import paper_comparison
 from analysis.plots import budget_panels, sensitivity_plot, top_boxplot
 from analysis.sensitivity import best_per_group, varying
-from analysis.top import outcome_counts, summarize, top_fraction
+from analysis.top import outcome_counts, top_fraction
 from analysis.versions import read_index, trials_per_version
 
 FACTORS = ("loss", "penalty", "d_norm", "g_norm", "architecture", "dataset", "g_head")
 BEST_COLUMNS = ("model", "phase", "lr", "beta1", "beta2", "n_dis", "penalty_lambda", "seed", "fid")
+PAIRWISE_MAX_MODELS = 8  # the pairwise table per model up to 8 models (28 pairs); per factor always
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,8 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.4g}") -> str:
 
 
 _LATEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}"}
 
 
 def latex_escape(text: str) -> str:
@@ -80,8 +92,7 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
     index = read_index(results)
     if len(index) > 1:  # a study that grew: which version of its file ran which trials
         tables.append(("Finished trials per version of the study file", trials_per_version(everything, index)))
-    for f in factors + (["model"] if "model" not in factors else []):
-        tables.append((f"FID of the top {pct} of trials per {f}", summarize(top_fraction(df, f, fraction), f)))
+    tables += _top_tables(df, factors + (["model"] if "model" not in factors else []), fraction)
     tables.append(("Outcomes per model (trials)", outcome_counts(everything, "model")))
     best = best_per_group(df, "model")
     tables.append(("Best trial per model", best[[c for c in BEST_COLUMNS if c in best]].set_index("model")))
@@ -97,11 +108,8 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
         plt.close(fig)
         figures.append((title, out / "figures" / f"{name}.png"))
 
-    x = factors[0]
-    hue = factors[1] if len(factors) > 1 else ("d_norm" if x != "d_norm" else "loss")
-    facet = factors[2] if len(factors) > 2 else None
-    figure("top_fid", f"FID of the top {pct} of trials",
-           top_boxplot(top_fraction(df, [c for c in (x, hue, facet) if c], fraction), x=x, hue=hue, facet=facet))
+    figure("top_fid", f"FID of the top {pct} of trials (bars: the {LEVEL:.0%} bootstrap interval of each box's median)",
+           _top_figure(df, factors, fraction))
     curves = budget_curves(df, by=["model", "phase"])
     if not curves.empty:
         figure("budget", "Expected minimum FID against the search budget, one panel per model "
@@ -149,6 +157,37 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
     html_path = out / "index.html"
     html_path.write_text(PAGE.format(title=html.escape(f"Study {studies}"), body="\n".join(body)))
     return Report(html_path, md_path, tuple(p for _, p in figures), out / "tables.tex")
+
+
+def _top_tables(df: pd.DataFrame, groups: list[str], fraction: float) -> list[tuple[str, pd.DataFrame]]:
+    """Per factor (and model): the top-k% summary with the bootstrap interval of its median and
+    the pairwise comparisons (per model up to PAIRWISE_MAX_MODELS models); then, when trials ran
+    under several seeds, the spread of that median between seeds against the bootstrap's."""
+    pct, tables = f"{fraction:.0%}", []
+    for f in groups:
+        boot = top_bootstrap(df, f, fraction)
+        tables.append((f"FID of the top {pct} of trials per {f} ({interval_note(min_top=int(boot.top.min()))})",
+                       summarize_with_interval(df, f, fraction, boot=boot)))
+        pairs = pairwise(boot) if f != "model" or len(boot.index) <= PAIRWISE_MAX_MODELS else pd.DataFrame()
+        if len(pairs):
+            tables.append((f"Which {f} has the lower median FID of its top {pct}? {pairwise_note(pairs)}", pairs))
+    seeds = top_seed_spread(df, ["phase", "model"], fraction)
+    if len(seeds):
+        tables.append((f"Median FID of the top {pct} per model under each seed: between_sd, its standard deviation "
+                       f"across seeds; within_se, the mean over seeds of its bootstrap standard error; ratio above 1: "
+                       f"another seed moves it more than the intervals allow for", seeds))
+    return tables
+
+
+def _top_figure(df: pd.DataFrame, factors: list[str], fraction: float) -> plt.Figure:
+    """The box plot of the top trials per the first factor (x), the second (hue) and the third
+    (one panel each), with the bootstrap interval of each box's median."""
+    x = factors[0]
+    hue = factors[1] if len(factors) > 1 else ("d_norm" if x != "d_norm" else "loss")
+    facet = factors[2] if len(factors) > 2 else None
+    by = [c for c in (x, hue, facet) if c]
+    return top_boxplot(top_fraction(df, by, fraction), x=x, hue=hue, facet=facet,
+                       intervals=top_intervals(top_bootstrap(df, by, fraction)))
 
 
 def _best_grids(results: str, best: pd.DataFrame, out: Path) -> list[tuple[str, float, Path]]:

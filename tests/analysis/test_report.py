@@ -128,7 +128,8 @@ def test_report_files_and_page_in_a_headless_browser(tmp_path):
     assert tex.count("\\begin{tabular}") == text.count("<table") and "d\\_norm" in tex and "\\toprule" in tex
     assert "Outcomes per model (trials)" in text
     md = report.markdown.read_text()
-    assert md.startswith("# Study syn: summary") and "| loss | count | min | median | mean | max |" in md
+    assert md.startswith("# Study syn: summary")
+    assert "| loss | count | min | median | median_low | median_high | mean | max |" in md
     browser = _chromium()
     if browser is None:
         pytest.skip("no Chromium installed (Debian package 'chromium'); .ci/run installs it")
