@@ -163,8 +163,20 @@ def agreement_tables(df: pd.DataFrame, factors: Sequence[str], fraction: float =
     for factor in factors:
         if factor in df and df[factor].nunique() > 1:
             tables.append((f"Verdicts per metric, {factor} (bootstrap of the top {pct}; Holm over the pairs of "
-                           f"each metric)", comparisons(df, factor, metrics, fraction).rename(columns=names)))
+                           f"each metric{_small_note(df, factor, fraction)})",
+                           comparisons(df, factor, metrics, fraction).rename(columns=names)))
     if claims is not None and not claims.empty:
         tables.append(("The paper's conclusions and this study's verdicts",
                        claims_verdicts(claims, df, metrics, fraction).rename(columns=names)))
     return tables
+
+
+def _small_note(df: pd.DataFrame, factor: str, fraction: float) -> str:
+    """A warning where some level's top holds fewer than SMALL_TOP trials: there the bootstrap of
+    a near-minimum is too narrow (analysis.confidence) and a verdict is only indicative."""
+    from analysis.confidence import SMALL_TOP
+    from analysis.top import top_count
+
+    smallest = int(top_count(df.groupby(factor, observed=True).size().min(), fraction))
+    return (f"; the smallest level's top holds {smallest} trial{'s' if smallest > 1 else ''}, under {SMALL_TOP}: "
+            f"intervals too narrow, verdicts indicative only" if smallest < SMALL_TOP else "")

@@ -10,6 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from analysis.agreement import agreement_tables
 from analysis.budget import budget_curves
 from analysis.confidence import (
     LEVEL,
@@ -22,8 +23,9 @@ from analysis.confidence import (
     top_seed_spread,
 )
 from analysis.load import STOPPED_ATTR, load
-from analysis.paper import paper_comparison
+from analysis.paper import paper_comparison, paper_conclusions
 from analysis.plots import budget_panels, sensitivity_plot, top_boxplot
+from analysis.rescored import load_rescored, with_rescores
 from analysis.sensitivity import best_per_group, varying
 from analysis.top import outcome_counts, top_fraction
 from analysis.versions import read_index, trials_per_version
@@ -96,9 +98,7 @@ def build_report(results: str, out_dir: str | Path, fraction: float = 0.05) -> R
     tables.append(("Outcomes per model (trials)", outcome_counts(everything, "model")))
     best = best_per_group(df, "model")
     tables.append(("Best trial per model", best[[c for c in BEST_COLUMNS if c in best]].set_index("model")))
-    published = paper_comparison(df)
-    if not published.empty:
-        tables.append(("The paper's FID and ours", published))
+    tables += _paper_and_agreement(results, df, factors, fraction)
 
     figures: list[tuple[str, Path]] = []
 
@@ -188,6 +188,16 @@ def _top_figure(df: pd.DataFrame, factors: list[str], fraction: float) -> plt.Fi
     by = [c for c in (x, hue, facet) if c]
     return top_boxplot(top_fraction(df, by, fraction), x=x, hue=hue, facet=facet,
                        intervals=top_intervals(top_bootstrap(df, by, fraction)))
+
+
+def _paper_and_agreement(results: str, df: pd.DataFrame, factors: list[str],
+                         fraction: float) -> list[tuple[str, pd.DataFrame]]:
+    """The paper's FIDs beside ours, then whether the metrics agree: every metric the study and
+    ``gan-study rescore`` computed (analysis.agreement), with the paper's testable conclusions."""
+    published = paper_comparison(df)
+    tables = [("The paper's FID and ours", published)] if not published.empty else []
+    scored = with_rescores(df, load_rescored(results))
+    return tables + agreement_tables(scored, factors, fraction, paper_conclusions(df))
 
 
 def _best_grids(results: str, best: pd.DataFrame, out: Path) -> list[tuple[str, float, Path]]:

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import analysis
 from analysis.agreement import (
     agreement_tables,
     claims_verdicts,
@@ -87,3 +88,30 @@ def test_the_section_lists_the_metrics_present_and_the_papers_testable_claims():
     assert any(t.startswith("Verdicts per metric, d_norm") for t in titles)
     assert titles[-1] == "The paper's conclusions and this study's verdicts"
     assert agreement_tables(df[["model", "fid"]], ["d_norm"]) == []
+
+
+def test_the_report_carries_the_agreement_section_with_rescored_columns(tmp_path):
+    """A study (FID in digits space) whose generators were rescored in another space: the report
+    ranks the models by both, gives tau, the verdicts per metric and the paper's claims."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analysis.report import build_report
+    from study.engine.rescore import SCHEMA
+    from tests.analysis.test_report import synthetic_study
+
+    root = synthetic_study(tmp_path / "s")
+    df = analysis.load(str(root))
+    (root / "rescore").mkdir()
+    ts = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    rows = [{"trial_key": k, "model": m, "metric": "fid", "feature_extractor": "inception", "value": 3 * f + 1,
+             "timestamp": ts} for k, m, f in zip(df["trial_key"].astype(str), df["model"].astype(str), df["fid"])]
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), root / "rescore" / "all.parquet")
+    report = build_report(str(root), tmp_path / "report")
+    text = report.markdown.read_text()
+    assert "## Kendall's tau between the metrics' rankings of the models" in text
+    assert "| FID (digits) | FID (inception) | 4 | 1 |" in text  # the same order: tau 1 over 4 models
+    assert "## Verdicts per metric, d_norm" in text and "| bn vs sn | sn better (p_holm" in text
+    assert "| sn < bn in d_norm: SN is the better default" in text
