@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     sts.add_argument("--split", default="test", choices=["train", "test"])
     sts.add_argument("--real-samples", type=int, default=0, help="first N images of the split (0: the protocol's)")
     sts.add_argument("--extractor", default="inception", help="inception (default) or digits")
-    sts.add_argument("--resize", default="tf_bilinear", help="tf_bilinear (TTUR) or torch_bilinear (pytorch-fid)")
+    sts.add_argument("--resize", default="tf_bilinear",
+                     help="tf_bilinear (TTUR), torch_bilinear (pytorch-fid) or clean (clean-fid)")
     sts.add_argument("--data-dir")
     sts.add_argument("--prepared-dir")
     sts.add_argument("--crop")

@@ -46,6 +46,8 @@ METRICS = _group("metric", [
     pa.field("kid_std", pa.float64()),
     pa.field("pr_precision", pa.float64()),  # improved precision (Kynkaanniemi et al. 2019, k = 3)
     pa.field("pr_recall", pa.float64()),  # ... and recall, on the FID features
+    pa.field("dc_density", pa.float64()),  # density (Naeem et al. 2020, k = 5; metrics: dc): about 1 when alike, >= 0
+    pa.field("dc_coverage", pa.float64()),  # ... and coverage, in [0, 1], on the FID features
     pa.field("pixel_hist_distance", pa.float64()),
     pa.field("recon_error", pa.float64()),
     pa.field("intra_fid", pa.float64()),  # conditional GANs: mean per-class FID (metrics: intra_fid)

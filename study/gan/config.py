@@ -98,8 +98,8 @@ class TrialConfig:
     eval_samples: int = 0  # 0: as many generated samples as real images
     eval_real_samples: int = 0  # real images FID compares with (0: the dataset's protocol, e.g. CIFAR-10 10k)
     feature_extractor: str = "digits"
-    metrics: str = "fid"  # "+"-separated: fid, is, kid, pr, hist, recon (fid always)
-    fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear
+    metrics: str = "fid"  # "+"-separated: fid, is, kid, pr, dc, hist, recon, intra_fid (fid always)
+    fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear | clean
     fid_stats: str = ""  # an .npz of real (mu, sigma) (TTUR / pytorch-fid format) to compare with instead
     recon_samples: int = 64  # test images for the reconstruction error
     recon_steps: int = 50  # RMSProp steps on each latent

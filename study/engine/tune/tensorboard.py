@@ -26,7 +26,7 @@ from study.engine.request import member_rows, requests_of
 from study.engine.tune.searcher import request_of
 
 SCALARS = ("fid", "best_fid", "d_loss", "g_loss", "inception_score", "kid", "pr_precision", "pr_recall",
-           "pixel_hist_distance", "recon_error", "wall_time_s")
+           "dc_density", "dc_coverage", "pixel_hist_distance", "recon_error", "wall_time_s")
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -2,6 +2,7 @@
 
 Metrics (``TrialConfig.metrics``, "+"-separated): ``fid`` (always computed), ``is``, ``kid``,
 ``pr`` (improved precision and recall, k = 3, columns ``pr_precision`` and ``pr_recall``),
+``dc`` (density and coverage, Naeem et al. 2020, k = 5, columns ``dc_density`` and ``dc_coverage``),
 ``hist`` (pixel-histogram distance), ``recon`` (reconstruction error) and, for a conditional
 generator, ``intra_fid``: the mean over classes k of the FID between the samples generated for
 class k and the real images of class k (Miyato and Koyama 2018, Sec. 5: "intra-FID").
@@ -26,15 +27,18 @@ import torch
 from torch import nn
 
 from study.gan.data.registry import Dataset, as_unit
+from study.gan.metrics.density_coverage import NEAREST_K as DC_K
+from study.gan.metrics.density_coverage import density_coverage
 from study.gan.metrics.extractors import EXTRACTORS, Extractor, extract, extract_logits
 from study.gan.metrics.frechet import feature_statistics, frechet_distance
+from study.gan.metrics.precision_recall import NEAREST_K as PR_K
 from study.gan.metrics.precision_recall import knn_radii, precision_recall
 from study.gan.metrics.preprocess import INPUT_SCALES
 from study.gan.metrics.reconstruction import reconstruction_error
 from study.gan.metrics.scores import inception_score, kernel_inception_distance, pixel_histogram_distance
 
 EVAL_LATENT_SEED = 2019  # the same latents for every trial, so FIDs are comparable
-METRICS = ("fid", "is", "kid", "pr", "hist", "recon", "intra_fid")
+METRICS = ("fid", "is", "kid", "pr", "dc", "hist", "recon", "intra_fid")
 
 
 @dataclass(frozen=True)
@@ -184,12 +188,20 @@ class Evaluator:
             self.eval_labels = picked.to(device)
         self.stats_key = key
 
-    def real_radii(self) -> torch.Tensor:
-        """k-NN radii of the real features (``pr``): once per process and real set, like the statistics."""
-        key = f"{self.stats_key}:{self.device}"
+    def real_radii(self, k: int = PR_K) -> torch.Tensor:
+        """k-NN radii of the real features (``pr``: k = 3, ``dc``: k = 5): once per process, real
+        set and k, like the statistics."""
+        key = f"{self.stats_key}:{self.device}:{k}"
         if key not in _REAL_RADII:
-            _REAL_RADII[key] = knn_radii(self.stats.features, device=self.device)
+            _REAL_RADII[key] = knn_radii(self.stats.features, k=k, device=self.device)
         return _REAL_RADII[key]
+
+    def _density_coverage(self, feats: np.ndarray) -> dict[str, float]:
+        """``dc``: density and coverage (k = 5) against the real features; NaN without them (a stats file)."""
+        if not len(self.stats.features):
+            return {"dc_density": float("nan"), "dc_coverage": float("nan")}
+        dc = density_coverage(self.stats.features, feats, k=DC_K, device=self.device, real_radii=self.real_radii(DC_K))
+        return {"dc_density": dc.density, "dc_coverage": dc.coverage}
 
     def latents(self, z_dim: int, z_dist: str) -> torch.Tensor:
         gen = torch.Generator().manual_seed(EVAL_LATENT_SEED)
@@ -235,6 +247,8 @@ class Evaluator:
                 extra["pr_precision"], extra["pr_recall"] = pr.precision, pr.recall
             else:
                 extra["pr_precision"] = extra["pr_recall"] = nan
+        if "dc" in self.metrics:
+            extra.update(self._density_coverage(feats))
         if "hist" in self.metrics:
             extra["pixel_hist_distance"] = pixel_histogram_distance(images.cpu().numpy(), as_unit(self.real).numpy())
         if "recon" in self.metrics:

@@ -31,14 +31,15 @@ class PrecisionRecall:
     recall: float
 
 
-def _as_tensor(x: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+def as_features(x: np.ndarray | torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """``x`` as an (n >= 2, d) float64 tensor on ``device``."""
     t = torch.as_tensor(x).to(device=device, dtype=torch.float64)
     if t.ndim != 2 or len(t) < 2:
         raise ValueError(f"features: need an (n >= 2, d) array, got shape {tuple(t.shape)}")
     return t
 
 
-def _squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
+def squared_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
     """||a_i - b_j||^2 for a block of rows ``a`` against all of ``b`` (``b_sq``: its squared norms)."""
     return ((a * a).sum(1, keepdim=True) - 2.0 * a @ b.T + b_sq[None, :]).clamp_min_(0.0)
 
@@ -47,13 +48,13 @@ def knn_radii(features: np.ndarray | torch.Tensor, k: int = NEAREST_K, chunk: in
               device: torch.device | str = "cpu") -> torch.Tensor:
     """Squared distance of each point to its k-th nearest neighbour in its own set (self excluded:
     the (k+1)-th smallest distance, the point's own 0 being the first)."""
-    x = _as_tensor(features, device)
+    x = as_features(features, device)
     if not 1 <= k < len(x):
         raise ValueError(f"k: invalid value {k}; allowed: 1 <= k < number of points ({len(x)})")
     x_sq = (x * x).sum(1)
     out = []
     for i in range(0, len(x), chunk):
-        d = _squared_distances(x[i:i + chunk], x, x_sq)
+        d = squared_distances(x[i:i + chunk], x, x_sq)
         d[torch.arange(len(d), device=d.device), torch.arange(i, i + len(d), device=d.device)] = 0.0
         out.append(d.topk(k + 1, dim=1, largest=False).values[:, -1])
     return torch.cat(out)
@@ -62,13 +63,13 @@ def knn_radii(features: np.ndarray | torch.Tensor, k: int = NEAREST_K, chunk: in
 def coverage_fraction(points: np.ndarray | torch.Tensor, centres: np.ndarray | torch.Tensor,
                       radii_sq: torch.Tensor, chunk: int = 1024, device: torch.device | str = "cpu") -> float:
     """Fraction of ``points`` inside at least one ball (centre, squared radius): f of eq. 1."""
-    p, c = _as_tensor(points, device), _as_tensor(centres, device)
+    p, c = as_features(points, device), as_features(centres, device)
     if p.shape[1] != c.shape[1]:
         raise ValueError(f"features: dimensions differ ({p.shape[1]} vs {c.shape[1]})")
     c_sq, r = (c * c).sum(1), radii_sq.to(device=device, dtype=torch.float64)
     inside = 0
     for i in range(0, len(p), chunk):
-        inside += int((_squared_distances(p[i:i + chunk], c, c_sq) <= r[None, :]).any(1).sum())
+        inside += int((squared_distances(p[i:i + chunk], c, c_sq) <= r[None, :]).any(1).sum())
     return inside / len(p)
 
 
@@ -78,7 +79,7 @@ def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.T
     """Precision and recall of generated features ``fake`` against real features ``real``
     (eq. 2 and 3). ``real_radii`` (from ``knn_radii(real, k)``) may be passed in: the real set is
     the same at every evaluation of a study."""
-    r, f = _as_tensor(real, device), _as_tensor(fake, device)
+    r, f = as_features(real, device), as_features(fake, device)
     if r.shape[1] != f.shape[1]:
         raise ValueError(f"features: dimensions differ ({r.shape[1]} vs {f.shape[1]})")
     real_r = (knn_radii(r, k, chunk, device) if real_radii is None else real_radii).to(device, torch.float64)
@@ -86,7 +87,7 @@ def precision_recall(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.T
     # One pass over the fake-real distances serves both: rows for precision, columns for recall.
     r_sq, inside, covered = (r * r).sum(1), 0, torch.zeros(len(r), dtype=torch.bool, device=r.device)
     for i in range(0, len(f), chunk):
-        d = _squared_distances(f[i:i + chunk], r, r_sq)
+        d = squared_distances(f[i:i + chunk], r, r_sq)
         inside += int((d <= real_r[None, :]).any(1).sum())
         covered |= (d <= fake_r[i:i + chunk, None]).any(0)
     return PrecisionRecall(precision=inside / len(f), recall=int(covered.sum()) / len(r))

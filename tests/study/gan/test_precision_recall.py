@@ -87,6 +87,8 @@ def test_a_trial_with_metrics_pr_reports_precision_and_recall():
 
 
 def test_the_evaluator_reports_prdcs_values_on_its_own_features():
+    """``pr`` (k = 3) and ``dc`` (density and coverage, k = 5, tests/study/gan/test_density_coverage.py)
+    in one evaluation: the two k's radii of one real set are kept apart."""
     prdc = pytest.importorskip("prdc")
     from study.gan.data import load_dataset
     from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions
@@ -104,7 +106,7 @@ def test_the_evaluator_reports_prdcs_values_on_its_own_features():
             return (train[:len(z)] + self.scale * z[:, :1, None, None]).clamp(-1, 1)
 
     ev = Evaluator(data, EvaluatorOptions(split="test", extractor="digits", resolution=8, channels=1, samples=200,
-                                          metrics=("fid", "pr")), torch.device("cpu"))
+                                          metrics=("fid", "pr", "dc")), torch.device("cpu"))
     g = Replay()
     z = ev.latents(16, "normal")
     result = ev(g, z, -1.0, 1.0)
@@ -114,3 +116,8 @@ def test_the_evaluator_reports_prdcs_values_on_its_own_features():
     assert abs(result.extra["pr_precision"] - ref["precision"]) <= 1e-6
     assert abs(result.extra["pr_recall"] - ref["recall"]) <= 1e-6
     assert 0 < ref["precision"] < 1 and 0 < ref["recall"] < 1
+    ref5 = prdc.compute_prdc(real_features=ev.stats.features, fake_features=fake, nearest_k=5)
+    assert abs(result.extra["dc_density"] - ref5["density"]) <= 1e-6
+    assert abs(result.extra["dc_coverage"] - ref5["coverage"]) <= 1e-6
+    assert 0 < ref5["density"] and 0 < ref5["coverage"] < 1
+    assert not torch.equal(ev.real_radii(3), ev.real_radii(5))

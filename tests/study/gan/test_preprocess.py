@@ -4,7 +4,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from study.gan.metrics.preprocess import inception_input, resize, tf_bilinear_matrix
+from study.gan.metrics.preprocess import (
+    INPUT_SCALES,
+    RESIZES,
+    inception_input,
+    pil_bicubic_matrix,
+    resize,
+    tf_bilinear_matrix,
+)
 
 
 def tf_legacy_bilinear_numpy(img, out):
@@ -55,3 +62,32 @@ def test_quantise_round_tile_and_scale():
     assert torch.allclose(z[0, :, 0, :5], (values / 127.5 - 1).expand(3, 5))
     with pytest.raises(ValueError, match="fid_resize: unknown mode"):
         resize(x, 10, "nearest")
+
+
+def test_clean_bicubic_weights_worked_by_hand():
+    """Pillow's bicubic (Keys, a = -0.5): cubic(0.25) = 111/128, cubic(0.75) = 29/128, cubic(1.25) = -9/128."""
+    up = pil_bicubic_matrix(2, 4)
+    # 2 -> 4: output 0 sits on source 0.25; of its taps -1, 0, 1 the one off the image is dropped and
+    # the other two renormalised (no edge replication): (111, -9) / 102
+    assert torch.allclose(up[0], torch.tensor([37 / 34, -3 / 34], dtype=torch.float64), rtol=0, atol=1e-15)
+    assert torch.equal(up[3], up[0].flip(0))
+    down = pil_bicubic_matrix(4, 2)
+    # 4 -> 2: the filter stretched by 2 (antialiasing); output 0 sits on source 1.0, its taps 0..3
+    # at (j - 1 + 0.5) / 2 = -0.25, 0.25, 0.75, 1.25: (111, 111, 29, -9) / 242
+    assert torch.allclose(down[0], torch.tensor([111, 111, 29, -9], dtype=torch.float64) / 242, rtol=0, atol=1e-15)
+    for n_in, n_out in ((2, 4), (4, 2), (16, 299), (32, 299), (512, 299)):
+        assert torch.allclose(pil_bicubic_matrix(n_in, n_out).sum(1), torch.ones(n_out, dtype=torch.float64))
+    assert torch.equal(pil_bicubic_matrix(299, 299), torch.eye(299, dtype=torch.float64))
+
+
+def test_clean_clips_does_not_requantise_and_scales_as_the_tf_graph():
+    assert "clean" in RESIZES and INPUT_SCALES["clean"] == (128.0, 128.0)  # InceptionV3W: (x - 128) / 128
+    flat = inception_input(torch.full((1, 1, 16, 16), 77 / 255), "clean")
+    assert torch.allclose(flat, torch.full_like(flat, (77 - 128) / 128), atol=1e-6)
+    edge = torch.zeros(1, 3, 16, 16)
+    edge[..., 8:] = 1.0  # bicubic overshoots a hard edge: clipped to [0, 255], kept fractional
+    x = inception_input(edge, "clean") * 128 + 128
+    assert float(x.min()) == 0.0 and float(x.max()) == 255.0
+    assert not torch.equal(x, x.round())
+    with pytest.raises(ValueError, match="allowed: tf_bilinear, torch_bilinear, clean"):
+        resize(edge, 10, "bicubic")
