@@ -33,24 +33,15 @@ class Images(torch.utils.data.Dataset):
 
 
 def import_oracles():
-    """torch-fidelity and pytorch-fid, or a skip. Both import torchvision, whose registry wheel is
-    a CUDA build: its compiled ops do not load beside the CPU torch, and importing torchvision
-    registers meta kernels for them. The oracles use only torchvision's pure-Python parts (the
-    Inception-v3 module, transforms), so that registration module is left out when the compiled
-    ops are missing."""
-    import importlib.util
-    import sys
-    import types
+    """torch-fidelity and pytorch-fid, or a skip. Both import torchvision, whose registry wheel may
+    be a CUDA build beside the CPU torch: study.gan.metrics.torchvision_import imports it without
+    the compiled operators' registrations (the oracles use only its pure-Python parts)."""
+    from study.gan.metrics.torchvision_import import import_torchvision
 
-    if importlib.util.find_spec("torchvision") is None:
-        pytest.skip("the oracle extra is not installed (pip install -e '.[oracle]')")
     try:
-        import torchvision  # noqa: F401
-    except RuntimeError:  # "operator torchvision::nms does not exist"
-        for name in [m for m in sys.modules if m.startswith("torchvision")]:
-            del sys.modules[name]
-        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-        import torchvision  # noqa: F401
+        import_torchvision()
+    except ImportError:
+        pytest.skip("the oracle extra is not installed (pip install -e '.[oracle]')")
     return pytest.importorskip("torch_fidelity"), pytest.importorskip("pytorch_fid.inception")
 
 
