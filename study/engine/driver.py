@@ -137,6 +137,24 @@ def prepare_data(spec: StudySpec, log=print) -> dict[str, str]:
     return {str(k): v for k, v in done.items()}
 
 
+def check_feature_spaces(spec: StudySpec, log=print) -> dict[str, str]:
+    """Every model's feature spaces (its feature_extractor, and DINOv2 ViT-L/14 for fd_dinov2) can
+    be computed, before Ray starts or anything is written: the package they need importable,
+    their weights file there and of their architecture (study/gan/metrics/extractors.check_spaces);
+    else a ConfigError naming the field, the value and what is allowed. Returns column -> sha256."""
+    from study.gan.metrics.extractors import check_spaces
+
+    seen: dict[tuple, dict[str, str]] = {}
+    for model in spec.models():
+        cfg = spec.config(model)
+        key = (cfg.feature_extractor, cfg.feature_weights, "fd_dinov2" in cfg.metric_set())
+        if key not in seen:
+            seen[key] = check_spaces(cfg)
+            if cfg.feature_extractor.startswith("dinov2") or key[2]:
+                log("features: " + ", ".join(f"{k} {v[:12]}..." for k, v in seen[key].items()))
+    return {k: v for digests in seen.values() for k, v in digests.items()}
+
+
 def _tensorboard(spec: StudySpec, study_dir: str, log) -> list:
     """The TensorBoard callback when the study asks for it and its directory is local."""
     if not spec.tensorboard:
@@ -205,6 +223,7 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         if finished is not None:
             return StudyRun(study_dir, store.root, 0, 0, 0, time.perf_counter() - start, finished)
     prepare_data(spec, log)  # before anything is written or launched
+    check_feature_spaces(spec, log)
     threads = max(1, int(spec.resources.cpu))
     fs.create_dir(root, recursive=True)
     with DriverLock(study_dir, lease_s=lease_s, log=log), runner.ray_runtime(address, num_cpus):

@@ -38,6 +38,7 @@ METRICS = _group("metric", [
     pa.field("fid_real_samples", pa.int64()),  # real images of that split the FID compares with (0: a stats file)
     pa.field("fid_real_stats_sha256", pa.string()),  # the real (mu, sigma) compared with (stats_file.stats_sha256)
     pa.field("fid_precision", pa.string()),  # the precision the extractor ran in (float32 unless calibrated)
+    pa.field("feature_weights_sha256", pa.string()),  # the feature extractor's weights (its file's sha256)
     pa.field("d_loss", pa.float64()),
     pa.field("g_loss", pa.float64()),
     pa.field("inception_score", pa.float64()),
@@ -51,6 +52,8 @@ METRICS = _group("metric", [
     pa.field("pixel_hist_distance", pa.float64()),
     pa.field("recon_error", pa.float64()),
     pa.field("intra_fid", pa.float64()),  # conditional GANs: mean per-class FID (metrics: intra_fid)
+    pa.field("fd_dinov2", pa.float64()),  # Frechet distance in DINOv2 ViT-L/14 features (metrics: fd_dinov2)
+    pa.field("fd_dinov2_weights_sha256", pa.string()),  # ... and those weights' sha256 ("" without fd_dinov2)
     pa.field("is_final", pa.bool_()),
 ])
 OUTCOME = _group("outcome", [

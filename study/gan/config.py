@@ -98,6 +98,9 @@ class TrialConfig:
     eval_samples: int = 0  # 0: as many generated samples as real images
     eval_real_samples: int = 0  # real images FID compares with (0: the dataset's protocol, e.g. CIFAR-10 10k)
     feature_extractor: str = "digits"
+    # the extractor's weights file ("": its own lookup: the package's digits classifier, the Inception
+    # cache or $GAN_STUDY_INCEPTION_WEIGHTS, $GAN_STUDY_DINOV2_WEIGHTS); rows record its sha256
+    feature_weights: str = ""
     metrics: str = "fid"  # "+"-separated: fid, is, kid, pr, dc, hist, recon, intra_fid (fid always)
     fid_resize: str = "tf_bilinear"  # resize to 299 for Inception: tf_bilinear | torch_bilinear | clean
     fid_stats: str = ""  # an .npz of real (mu, sigma) (TTUR / pytorch-fid format) to compare with instead
@@ -181,6 +184,8 @@ class TrialConfig:
 
         check("metrics", set(self.metric_set()) <= set(METRICS), f"'+'-separated names from {list(METRICS)}")
         check("fid_resize", self.fid_resize in RESIZES, ", ".join(RESIZES))
+        check("feature_weights", not self.feature_weights or self.feature_extractor != "digits",
+              "'' with feature_extractor digits (its weights ship with the package)")
         for name, (low, high, note) in SIZE_BOUNDS.items():
             check(name, low <= getattr(self, name) <= high, f"an integer >= {low} and <= {high:,}{note}")
         check("sample_grid", 0 <= self.sample_grid <= 1024, "an integer from 0 (no grids) to 1024")
@@ -272,8 +277,9 @@ class TrialConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-# Not what is computed: where it runs, where the data lies, and a published FID kept for comparison.
-EXECUTION_ONLY = ("device", "threads", "data_dir", "prepared_dir", "paper_fid", "step_mode")
+# Not what is computed: where it runs, where the data and the extractor's weights lie (rows record
+# the weights' sha256), and a published FID kept for comparison.
+EXECUTION_ONLY = ("device", "threads", "data_dir", "prepared_dir", "feature_weights", "paper_fid", "step_mode")
 # Fields added after results were first stored: left out of the key at their default value, so
 # that existing studies keep their trial keys.
 NEW_FIELD_DEFAULTS: dict[str, Any] = {

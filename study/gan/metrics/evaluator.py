@@ -6,6 +6,9 @@ Metrics (``TrialConfig.metrics``, "+"-separated): ``fid`` (always computed), ``i
 ``hist`` (pixel-histogram distance), ``recon`` (reconstruction error) and, for a conditional
 generator, ``intra_fid``: the mean over classes k of the FID between the samples generated for
 class k and the real images of class k (Miyato and Koyama 2018, Sec. 5: "intra-FID").
+``fd_dinov2``: the Frechet distance in DINOv2 ViT-L/14 features (Stein et al. 2023's FD_DINOv2,
+dgm-eval's encoder; study/gan/metrics/dinov2.py) beside the study's own FID, its real statistics
+cached like the main extractor's; when that extractor is ViT-L/14 itself, it is that FID.
 A conditional generator is sampled with the real split's labels (``eval_labels``: the split's
 own labels when as many samples as real images, else a seeded cycle through them), so the
 classes come in the real split's proportion. Real-data features
@@ -38,7 +41,7 @@ from study.gan.metrics.reconstruction import reconstruction_error
 from study.gan.metrics.scores import inception_score, kernel_inception_distance, pixel_histogram_distance
 
 EVAL_LATENT_SEED = 2019  # the same latents for every trial, so FIDs are comparable
-METRICS = ("fid", "is", "kid", "pr", "dc", "hist", "recon", "intra_fid")
+METRICS = ("fid", "is", "kid", "pr", "dc", "hist", "recon", "intra_fid", "fd_dinov2")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,19 @@ class EvalResult:
     samples: int
     split: str
     extra: dict[str, float | str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """A feature space scored beside the main one (``fd_dinov2``): its extractor, network and real statistics."""
+
+    extractor: Extractor
+    model: nn.Module
+    stats: RealStats
+
+    def distance(self, images: torch.Tensor) -> float:
+        feats = extract(self.extractor, self.model, images).numpy()
+        return frechet_distance(*feature_statistics(feats), self.stats.mu, self.stats.sigma)
 
 
 _REAL_STATS: dict[str, RealStats] = {}
@@ -114,7 +130,7 @@ class EvaluatorOptions:
     real (mu, sigma) from an .npz (TTUR / pytorch-fid) instead of the split's; KID, which needs
     the real features, is then NaN. ``cache``: where real statistics are kept on disk (None: in
     this process only). ``fast_inception``: on CUDA, Inception in bf16/fp16 where that moves FID
-    by <= 1e-3 relative."""
+    by <= 1e-3 relative. ``weights``: the extractor's weights file ("": its own lookup)."""
 
     split: str
     extractor: str
@@ -130,6 +146,7 @@ class EvaluatorOptions:
     conditional: bool = False
     cache: Path | None = None
     fast_inception: bool = True
+    weights: str = ""
 
     @classmethod
     def from_config(cls, cfg: Any, *, cache: Path | None) -> EvaluatorOptions:
@@ -137,7 +154,7 @@ class EvaluatorOptions:
         return cls(split=cfg.eval_split, extractor=cfg.feature_extractor, resolution=cfg.resolution,
                    channels=cfg.channels, samples=cfg.eval_samples, resize=cfg.fid_resize, metrics=cfg.metric_set(),
                    recon_samples=cfg.recon_samples, recon_steps=cfg.recon_steps, real_samples=cfg.eval_real_samples,
-                   stats_file=cfg.fid_stats, conditional=cfg.conditional, cache=cache)
+                   stats_file=cfg.fid_stats, conditional=cfg.conditional, cache=cache, weights=cfg.feature_weights)
 
 
 class Evaluator:
@@ -153,7 +170,7 @@ class Evaluator:
         self.real = whole[: self.real_samples]  # uint8 (real datasets, memory-mapped) or float in [0, 1]
         self.samples = samples or len(self.real)
         self.recon_samples, self.recon_steps = options.recon_samples, options.recon_steps
-        self.model = self.extractor.load(device, resize)
+        self.model = self.extractor.load(device, resize, options.weights)
         self.precision = "float32"
         if extractor == "inception" and device.type == "cuda" and options.fast_inception:
             self.precision = _calibrated_precision(self.model, self.real.to(device))
@@ -187,6 +204,34 @@ class Evaluator:
             picked = self.real_labels if self.samples == len(self.real_labels) else self.real_labels[cycle]
             self.eval_labels = picked.to(device)
         self.stats_key = key
+        self.fd_dinov2 = self._fd_dinov2_space(dataset) if "fd_dinov2" in self.metrics else None
+
+    @property
+    def weights_sha256(self) -> str:
+        """The main extractor's weights (``feature_weights_sha256``)."""
+        return str(getattr(self.model, "identity", ""))
+
+    @property
+    def fd_dinov2_weights_sha256(self) -> str:
+        return str(getattr(self.fd_dinov2.model, "identity", "")) if self.fd_dinov2 is not None else ""
+
+    def _fd_dinov2_space(self, dataset: Dataset) -> FeatureSpace:
+        """DINOv2 ViT-L/14 and the real split's statistics in it: the main space itself when that is
+        ViT-L/14 compared with the split; else with trial.feature_weights when the main extractor is
+        ViT-L/14 (then compared with a statistics file), else the weights of $GAN_STUDY_DINOV2_WEIGHTS."""
+        from study.gan.metrics.extractors import FD_DINOV2
+
+        main = self.extractor.name == FD_DINOV2
+        if main and not self.options.stats_file:
+            return FeatureSpace(self.extractor, self.model, self.stats)
+        extractor = EXTRACTORS.get(FD_DINOV2)
+        model = self.model if main else extractor.load(self.device, "", "")
+        key = stats_key(dataset=dataset.name, split=self.split, resolution=self.options.resolution,
+                        channels=self.options.channels, extractor=FD_DINOV2, weights=model.identity, resize="",
+                        n=len(self.real), input_scale=None,
+                        **({"manifest": dataset.manifest_sha256} if dataset.manifest_sha256 else {}))
+        stats = real_statistics(key, self.real.to(self.device), extractor, model, self.options.cache)
+        return FeatureSpace(extractor, model, stats)
 
     def real_radii(self, k: int = PR_K) -> torch.Tensor:
         """k-NN radii of the real features (``pr``: k = 3, ``dc``: k = 5): once per process, real
@@ -234,6 +279,8 @@ class Evaluator:
         mu, sigma = feature_statistics(feats)
         fid = frechet_distance(mu, sigma, self.stats.mu, self.stats.sigma)
         extra: dict[str, float | str] = {}
+        if self.fd_dinov2 is not None:
+            extra["fd_dinov2"] = fid if self.fd_dinov2.stats is self.stats else self.fd_dinov2.distance(images)
         if "is" in self.metrics:
             logits = extract_logits(self.extractor, self.model, images)
             extra["inception_score"], extra["inception_score_std"] = (

@@ -10,6 +10,13 @@ head (needed for the Inception Score).
   prepared as in study.gan.metrics.preprocess; the weights file is sha256-checked
   (study.gan.metrics.inception_weights). The fid-helper TorchScript carries no logits, so the
   Inception Score is not available with it.
+- ``dinov2_vits14``, ``dinov2_vitb14``, ``dinov2_vitl14``, ``dinov2_vitg14``: DINOv2 ViTs (timm),
+  the normed CLS token (384- to 1536-d), dgm-eval's preprocessing, the weights from a file the
+  user provides (study.gan.metrics.dinov2); no logits.
+
+Each extractor's ``check(weights)`` verifies its weights without building the network and
+returns their identity (sha256); ``check_spaces`` runs it for a trial's feature spaces before
+any trial starts. ``weights`` is ``trial.feature_weights`` ("": the extractor's own lookup).
 """
 from __future__ import annotations
 
@@ -27,18 +34,25 @@ from study.gan.registry import Registry
 @dataclass(frozen=True)
 class Extractor:
     name: str
-    load: Callable[[torch.device, str], nn.Module]  # (device, resize mode) -> module
+    load: Callable[..., nn.Module]  # (device, resize mode, weights="") -> module with .identity
     batch_size: int
+    check: Callable[[str], str]  # (weights) -> their identity, or a WeightsError; builds no network
 
 
 EXTRACTORS: Registry[Extractor] = Registry("feature extractor")
 
 
-def _load_digits(device: torch.device, resize: str) -> nn.Module:
-    from study.gan.metrics.digits_classifier import load_digits_classifier, weights_sha256
+def _digits_identity(weights: str = "") -> str:
+    from study.gan.metrics.digits_classifier import weights_sha256
+
+    return weights_sha256()  # shipped with the package (TrialConfig refuses a feature_weights for it)
+
+
+def _load_digits(device: torch.device, resize: str, weights: str = "") -> nn.Module:
+    from study.gan.metrics.digits_classifier import load_digits_classifier
 
     model = load_digits_classifier(device)
-    model.identity = weights_sha256()
+    model.identity = _digits_identity()
     return model
 
 
@@ -130,17 +144,71 @@ def _inception_net(path: str, kind: str, device: str) -> nn.Module:
     return torch.jit.load(path, map_location=device).eval()
 
 
-def _load_inception(device: torch.device, resize: str) -> nn.Module:
+def _inception_identity(weights: str = "") -> str:
     from study.gan.metrics import inception_weights
 
-    path, known = inception_weights.resolve()  # sha256 checked before loading
+    return inception_weights.resolve(weights or None)[1].sha256
+
+
+def _load_inception(device: torch.device, resize: str, weights: str = "") -> nn.Module:
+    from study.gan.metrics import inception_weights
+
+    path, known = inception_weights.resolve(weights or None)  # sha256 checked before loading
     model = InceptionPool3(_inception_net(str(path), known.kind, str(device)), resize)
     model.identity = known.sha256
     return model
 
 
-EXTRACTORS.register("digits")(Extractor("digits", _load_digits, batch_size=1024))
-EXTRACTORS.register("inception")(Extractor("inception", _load_inception, batch_size=50))
+def _dinov2(name: str, batch_size: int) -> Extractor:
+    def load(device: torch.device, resize: str, weights: str = "") -> nn.Module:
+        from study.gan.metrics import dinov2
+
+        return dinov2.load(name, device, weights)
+
+    def check(weights: str = "") -> str:
+        from study.gan.metrics import dinov2
+
+        return dinov2.check(name, weights)
+
+    return Extractor(name, load, batch_size, check)
+
+
+EXTRACTORS.register("digits")(Extractor("digits", _load_digits, 1024, _digits_identity))
+EXTRACTORS.register("inception")(Extractor("inception", _load_inception, 50, _inception_identity))
+for _name, _batch in (("dinov2_vits14", 64), ("dinov2_vitb14", 64), ("dinov2_vitl14", 32), ("dinov2_vitg14", 16)):
+    EXTRACTORS.register(_name)(_dinov2(_name, _batch))
+FD_DINOV2 = "dinov2_vitl14"  # the space of the fd_dinov2 metric (dgm-eval's default encoder)
+
+
+def space_weights(cfg) -> dict[str, tuple[str, str]]:
+    """A trial's feature spaces: column -> (extractor, weights), for ``cfg`` (a TrialConfig): the
+    main extractor with trial.feature_weights, and with ``fd_dinov2`` DINOv2 ViT-L/14 (with
+    trial.feature_weights when that is the main extractor, else its environment variable)."""
+    spaces = {"feature_weights_sha256": (cfg.feature_extractor, cfg.feature_weights)}
+    if "fd_dinov2" in cfg.metric_set():
+        spaces["fd_dinov2_weights_sha256"] = (
+            FD_DINOV2, cfg.feature_weights if cfg.feature_extractor == FD_DINOV2 else "")
+    return spaces
+
+
+def check_spaces(cfg) -> dict[str, str]:
+    """Before any trial starts: every feature space of ``cfg`` can load (its package importable,
+    its weights file there and of its architecture), else a ConfigError naming the field, the
+    value and what is allowed. Returns column -> the weights' identity (sha256)."""
+    from study.gan.errors import ConfigError
+    from study.gan.metrics.inception_weights import WeightsError
+
+    out = {}
+    for column, (name, weights) in space_weights(cfg).items():
+        field = "trial.feature_extractor" if column == "feature_weights_sha256" else "trial.metrics"
+        try:
+            out[column] = EXTRACTORS.get(name).check(weights)
+        except WeightsError as e:
+            what = name if column == "feature_weights_sha256" else (
+                f"fd_dinov2 (in {name} space, with the weights of $GAN_STUDY_DINOV2_WEIGHTS, or of "
+                f"trial.feature_weights when feature_extractor is {name})")
+            raise ConfigError(f"{field}: {what} cannot be computed: {e}") from None
+    return out
 
 
 @torch.no_grad()

@@ -77,6 +77,8 @@ def worker_columns(device: torch.device, evaluator: Evaluator, data, fused_membe
             "feature_extractor": evaluator.extractor.name, "fid_samples": evaluator.samples,
             "fid_split": evaluator.split, "fid_real_samples": evaluator.real_samples,
             "fid_real_stats_sha256": evaluator.stats_sha256, "data_manifest_sha256": data.manifest_sha256,
+            "feature_weights_sha256": evaluator.weights_sha256,
+            "fd_dinov2_weights_sha256": evaluator.fd_dinov2_weights_sha256,
             "step_mode_used": "eager", "fused_members": fused_members}
 
 

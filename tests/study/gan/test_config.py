@@ -88,7 +88,8 @@ def test_key_is_stable_and_ignores_execution_settings():
     assert cfg.key("demo", "grid") == "3e1e4cb563ea0b67"
     # the key covers the fields the first stored results had; later fields only when not default
     identity = {k: v for k, v in dataclasses.asdict(cfg).items()
-                if k not in ("device", "threads", "data_dir", "prepared_dir", "paper_fid", "step_mode")
+                if k not in ("device", "threads", "data_dir", "prepared_dir", "feature_weights", "paper_fid",
+                             "step_mode")
                 and k not in NEW_FIELD_DEFAULTS}
     blob = json.dumps([["demo", "grid"], identity], sort_keys=True, separators=(",", ":"))
     assert cfg.key("demo", "grid") == hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -96,6 +97,8 @@ def test_key_is_stable_and_ignores_execution_settings():
     assert dataclasses.replace(cfg, step_mode="graph").key("demo", "grid") == cfg.key("demo", "grid")
     # where the data lies is not what is computed: a study moved to other storage keeps its keys
     assert dataclasses.replace(cfg, data_dir="/a", prepared_dir="/b").key("demo", "grid") == cfg.key("demo", "grid")
+    # ... nor where the extractor's weights lie (rows record their sha256)
+    assert dataclasses.replace(cfg, feature_weights="/w.pth").key("demo", "grid") == cfg.key("demo", "grid")
     assert dataclasses.replace(cfg, seed=1).key("demo", "grid") != cfg.key("demo", "grid")
     assert cfg.key("demo", "bo") != cfg.key("demo", "grid")
     assert dataclasses.replace(cfg, g_ema=0.999).key("demo", "grid") != cfg.key("demo", "grid")

@@ -271,7 +271,7 @@ def test_a_trials_rows_carry_exactly_the_reported_columns():
     the metrics this trial does not compute is in the row."""
     rows = solo_rows(TrialConfig.from_dict({**TINY, "metrics": "fid+kid+pr+dc+hist+recon", "recon_samples": 4,
                                             "recon_steps": 2}))
-    optional = {"node_id", "inception_score", "inception_score_std", "intra_fid"}
+    optional = {"node_id", "inception_score", "inception_score_std", "intra_fid", "fd_dinov2"}
     for row in rows:
         assert set(row) - {"feature_extractor"} <= set(REPORTED_COLUMNS), set(row) - set(REPORTED_COLUMNS)
         assert row["feature_extractor"] == "digits"
