@@ -163,8 +163,9 @@ def rescore(study_dir: str, options: RescoreOptions, log: Callable[[str], None] 
     if not todo:
         raise ConfigError(f"study_dir: {study_dir} keeps no generators (keep_generators: 0, or no trial finished "
                           f"with a finite FID); nothing to rescore")
-    fs.create_dir(f"{root}/{RESCORE}", recursive=True)
     scorer = _Scorer(str(study_dir), fs, root, options, pick_device(options.device), log)
+    scorer.preflight(todo[0])
+    fs.create_dir(f"{root}/{RESCORE}", recursive=True)
     for target in todo:
         scorer.score(target)
     log(f"rescored {scorer.scored} generators ({scorer.skipped} already done, {len(scorer.failed)} failed): "
@@ -206,6 +207,17 @@ class _Scorer:
         self.scored, self.rows = self.scored + 1, self.rows + len(rows)
         shown = ", ".join(f"{r['metric']} {r['value']:.4g}" for r in rows)
         self.log(f"  {target.model} rank {target.rank} ({target.trial_key}): {shown}")
+
+    def preflight(self, target: Target) -> None:
+        """Before anything is written: the asked feature spaces load (their package, their
+        weights file of the right architecture), else one error naming the flags."""
+        from study.gan.metrics.extractors import check_spaces
+
+        _, cfg = self._generator(target)
+        try:
+            check_spaces(cfg)
+        except ConfigError as e:
+            raise ConfigError(f"--feature-extractor {cfg.feature_extractor} / --feature-weights: {e}") from None
 
     def _generator(self, target: Target) -> tuple[Any, Any]:
         from study.gan.export import generator_from_payload, read_payload

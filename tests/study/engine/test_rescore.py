@@ -113,3 +113,44 @@ def test_a_study_without_kept_generators_is_one_clear_error(tmp_path, capsys):
     assert "keeps no generators" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="--metrics"):
         RescoreOptions.parse("")
+
+
+@pytest.fixture(scope="module")
+def vits_file(tmp_path_factory):
+    """Random weights of the real ViT-S/14 shape (timm format): weights change values, not the path."""
+    from study.gan.metrics.torchvision_import import import_timm
+
+    try:
+        timm = import_timm()
+    except ImportError:
+        pytest.skip("timm is not installed (pip install -e '.[dinov2]')")
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = timm.create_model("vit_small_patch14_dinov2", pretrained=False, num_classes=0, img_size=518)
+    path = tmp_path_factory.mktemp("vits") / "dinov2_vits14.pth"
+    torch.save(net.state_dict(), path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_study_is_scored_in_dinov2_space_from_a_weights_file(study_dir, vits_file):
+    from study.gan.hashing import sha256_of
+
+    done = rescore(str(study_dir), RescoreOptions.parse("fid+pr", feature_extractor="dinov2_vits14",
+                                                        feature_weights=str(vits_file), device="cpu"),
+                   log=lambda *_: None)
+    assert (done.scored, done.failed) == (3, {})
+    rows = analysis.load_rescored(str(study_dir))
+    dino = rows[rows["feature_extractor"] == "dinov2_vits14"]
+    assert len(dino) == 3 * 3 and set(dino["metric"]) == {"fid", "pr_precision", "pr_recall"}
+    assert set(dino["feature_weights_sha256"]) == {sha256_of(vits_file)}
+    assert dino["value"].notna().all() and (dino[dino["metric"] == "fid"]["value"] > 0).all()
+
+
+def test_a_missing_dinov2_weights_file_is_refused_before_anything_is_written(study_dir, tmp_path, capsys):
+    before = _digest(study_dir)
+    assert main(["rescore", str(study_dir), "--metrics", "fid", "--feature-extractor", "dinov2_vitl14",
+                 "--feature-weights", str(tmp_path / "absent.pth")]) == 2
+    err = capsys.readouterr().err
+    assert "--feature-extractor dinov2_vitl14 / --feature-weights" in err and "absent.pth" in err
+    assert _digest(study_dir) == before
