@@ -338,3 +338,29 @@ def test_a_trial_with_fd_dinov2_records_it_beside_its_fid(vitl, monkeypatch, tmp
     assert row["fd_dinov2_weights_sha256"] == sha256_of(vitl[1])
     assert math.isfinite(row["fd_dinov2"]) and row["fd_dinov2"] > 0 and math.isfinite(row["fid"])
     assert row["fd_dinov2"] != row["fid"]  # another space
+
+
+def test_fd_dinov2_is_the_fid_of_that_space_and_shares_its_real_statistics(vits, monkeypatch, tmp_path):
+    """ViT-S stands in for ViT-L (the same code, a fraction of the time): fd_dinov2 beside a digits
+    FID equals the FID of an evaluator in that space, is that FID when it is the main space, and
+    both find the same cached real statistics."""
+    from study.gan.data import load_dataset
+    from study.gan.metrics import extractors
+    from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions
+
+    monkeypatch.setattr(extractors, "FD_DINOV2", "dinov2_vits14")
+    monkeypatch.setenv(dinov2.ENV_PATH, vits[1])
+    data = load_dataset("digits", 8, 1)
+    gen = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.Sigmoid(), torch.nn.Unflatten(1, (1, 8, 8)))
+
+    def evaluate(extractor: str):
+        options = EvaluatorOptions(split="test", extractor=extractor, resolution=8, channels=1, samples=6,
+                                   real_samples=6, metrics=("fid", "fd_dinov2"), cache=tmp_path)
+        ev = Evaluator(data, options, CPU)
+        return ev, ev(gen, ev.latents(4, "normal"), 0.0, 1.0)
+
+    beside, result = evaluate("digits")
+    main, alone = evaluate("dinov2_vits14")
+    assert beside.fd_dinov2_weights_sha256 == main.weights_sha256 == sha256_of(vits[1])
+    assert result.extra["fd_dinov2"] == pytest.approx(alone.fid, rel=1e-9) and alone.extra["fd_dinov2"] == alone.fid
+    assert len(list((tmp_path / "real_stats").glob("*.npz"))) == 2  # digits', and the one DINOv2 space's
