@@ -71,11 +71,8 @@ def test_clean_fid_equals_clean_fids_on_the_same_images_and_weights(tmp_path):
     from PIL import Image
 
     from study.gan.metrics import inception_weights as w
+    from study.gan.metrics.torchvision_import import import_torchvision
 
-    try:
-        from study.gan.metrics.torchvision_import import import_torchvision
-    except ImportError:  # a checkout without the product's helper: the oracles' own workaround
-        from tests.study.gan.test_oracles import import_oracles as import_torchvision
     try:
         import_torchvision()  # clean-fid's fid module imports torchvision
     except ImportError:
@@ -84,7 +81,7 @@ def test_clean_fid_equals_clean_fids_on_the_same_images_and_weights(tmp_path):
     from cleanfid.inception_torchscript import InceptionV3W
 
     try:
-        path = w.fetch()
+        path, _ = w.resolve()  # `gan-study weights` (make test) puts them in the cache; nothing downloads here
     except w.WeightsError as e:
         pytest.skip(f"Inception weights unavailable: {e}")
     from study.gan.data import load_dataset

@@ -33,7 +33,7 @@ def _timm():
     try:
         return import_timm()
     except ImportError:
-        pytest.skip("timm is not installed (pip install -e '.[dinov2]')")
+        pytest.skip("timm is not installed (pip install -e '.[dinov2]')", allow_module_level=True)
 
 
 timm = _timm()
