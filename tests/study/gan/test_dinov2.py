@@ -345,10 +345,11 @@ def test_fd_dinov2_is_the_fid_of_that_space_and_shares_its_real_statistics(vits,
     FID equals the FID of an evaluator in that space, is that FID when it is the main space, and
     both find the same cached real statistics."""
     from study.gan.data import load_dataset
-    from study.gan.metrics import extractors
+    from study.gan.metrics import evaluator, extractors
     from study.gan.metrics.evaluator import Evaluator, EvaluatorOptions
 
     monkeypatch.setattr(extractors, "FD_DINOV2", "dinov2_vits14")
+    monkeypatch.setattr(evaluator, "_REAL_STATS", {})  # earlier tests may hold these statistics in this process
     monkeypatch.setenv(dinov2.ENV_PATH, vits[1])
     data = load_dataset("digits", 8, 1)
     gen = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.Sigmoid(), torch.nn.Unflatten(1, (1, 8, 8)))
