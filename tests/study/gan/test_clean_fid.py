@@ -63,7 +63,7 @@ def test_single_square_images_are_bit_exact_and_non_square_ones_within_float32_r
         assert np.abs(ours - fn(img)).max() <= TOLERANCE, (h, w)  # measured: 3.1e-5 at (300, 17)
 
 
-N = 40  # images per set (CPU time: 160 Inception passes in all)
+N = 24  # images per set (CPU time: 116 Inception passes in all)
 
 
 @pytest.mark.slow
@@ -113,7 +113,9 @@ def test_clean_fid_equals_clean_fids_on_the_same_images_and_weights(tmp_path):
     fid = frechet_distance(*feature_statistics(fa), *feature_statistics(fb))
     print(f"clean-fid: {ref}; ours (fid_resize: clean): {fid}; relative {abs(fid - ref) / ref:.1e}")
     assert fid == pytest.approx(ref, rel=1e-4)
+    # The resize moves FID: the modes are not interchangeable (on 10 images a side, to save time).
     tf = ex.load(torch.device("cpu"), "tf_bilinear")
-    tf_fid = frechet_distance(*feature_statistics(extract(ex, tf, a).numpy()),
-                              *feature_statistics(extract(ex, tf, b).numpy()))
-    assert abs(tf_fid - fid) > 1e-3 * fid  # the resize moves FID: the modes are not interchangeable
+    tf_fid = frechet_distance(*feature_statistics(extract(ex, tf, a[:10]).numpy()),
+                              *feature_statistics(extract(ex, tf, b[:10]).numpy()))
+    clean_fid = frechet_distance(*feature_statistics(fa[:10]), *feature_statistics(fb[:10]))
+    assert abs(tf_fid - clean_fid) > 1e-3 * clean_fid
