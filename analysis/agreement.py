@@ -43,6 +43,8 @@ def label(column: str, study_extractor: str = "") -> str:
     """A reader's name: ``fid@dinov2_vitl14`` -> ``FD-DINOv2 (vitl14)``, ``kid@inception`` ->
     ``KID (inception)``; the study's own columns carry its extractor when given."""
     metric, _, extractor = column.partition("@")
+    if metric == "fd_dinov2":  # always in ViT-L/14 space, whatever the study's extractor
+        return "FD-DINOv2 (vitl14)"
     extractor = extractor or study_extractor
     if metric == "fid" and extractor.startswith("dinov2_"):
         return f"FD-DINOv2 ({extractor.removeprefix('dinov2_')})"
@@ -53,7 +55,8 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
     """The metrics present: known result columns and rescored ``<metric>@<extractor>`` columns
     with a finite value in at least two trials. FID first."""
     known = ("fid",) + tuple(c for c in LOWER_IS_BETTER + HIGHER_IS_BETTER if c != "fid")
-    rescored = sorted(c for c in df.columns if "@" in str(c) and base_metric(c) in known)
+    rescored = sorted((c for c in df.columns if "@" in str(c) and base_metric(c) in known),
+                      key=lambda c: (c.partition("@")[2], known.index(base_metric(c))))  # by space, FID first
     present = [c for c in (*known, *rescored) if c in df.columns]
     return [c for c in present if np.isfinite(pd.to_numeric(df[c], errors="coerce")).sum() >= MIN_VALUES]
 
@@ -121,15 +124,17 @@ def comparisons(df: pd.DataFrame, factor: str, metrics: Sequence[str], fraction:
 
 
 def claims_verdicts(claims: pd.DataFrame, df: pd.DataFrame, metrics: Sequence[str], fraction: float = 0.05,
-                    alpha: float = 0.05) -> pd.DataFrame:
+                    alpha: float = 0.05, verdicts: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Each published claim ("<better> beats <worse> in <factor>") beside what every metric of
     this study says: "yes", "opposite" (this study finds the reverse) or "not shown", with the
-    Holm-adjusted p-value of the pair (corrected over the pairs of the claim's factor)."""
+    Holm-adjusted p-value of the pair (corrected over the pairs of the claim's factor).
+    ``verdicts``: factor -> ``comparisons`` already computed (else computed here)."""
     rows = []
     for factor, group in claims.groupby("factor", sort=False):
-        verdicts = comparisons(df, factor, metrics, fraction, alpha)
+        table = (verdicts or {}).get(factor)
+        table = comparisons(df, factor, metrics, fraction, alpha) if table is None else table
         for claim in group.itertuples():
-            cells = verdicts.loc[" vs ".join(sorted((claim.better, claim.worse)))]
+            cells = table.loc[" vs ".join(sorted((claim.better, claim.worse)))]
             rows.append({"claim": f"{claim.better} < {claim.worse} in {factor}: {claim.claim}",
                          "source": claim.source, **{c: _agrees(cells[c], claim.better, claim.worse) for c in metrics}})
     return pd.DataFrame(rows)
@@ -145,9 +150,9 @@ def _agrees(cell: str, better: str, worse: str) -> str:
 
 
 def agreement_tables(df: pd.DataFrame, factors: Sequence[str], fraction: float = 0.05,
-                     claims: pd.DataFrame | None = None) -> list[tuple[str, pd.DataFrame]]:
-    """The report's agreement section: (title, table) pairs. Empty when fewer than two metrics
-    are present (nothing to agree)."""
+                     claims: pd.DataFrame | None = None, rows: str = "") -> list[tuple[str, pd.DataFrame]]:
+    """The report's agreement section: (title, table) pairs; ``rows`` says which evaluation of
+    each trial ``df`` holds. Empty when fewer than two metrics are present (nothing to agree)."""
     metrics = metric_columns(df)
     if len(metrics) < 2:
         return []
@@ -155,19 +160,19 @@ def agreement_tables(df: pd.DataFrame, factors: Sequence[str], fraction: float =
     names = {c: label(c, extractor) for c in metrics}
     pct = f"{fraction:.0%}"
     scores = model_scores(df, metrics, "model", fraction)
-    tables = [(f"Each metric's median over the top {pct} of each model's trials", scores.rename(columns=names)),
+    tables = [(f"Each metric's median over the top {pct} of each model's trials" + (f" ({rows})" if rows else ""),
+               scores.rename(columns=names)),
               ("The models ranked by each metric (1 = best)", rank_table(scores).rename(columns=names))]
     tau = rank_agreement(scores)
     tau[["metric_a", "metric_b"]] = tau[["metric_a", "metric_b"]].replace(names)
     tables.append(("Kendall's tau between the metrics' rankings of the models", tau))
-    for factor in factors:
-        if factor in df and df[factor].nunique() > 1:
-            tables.append((f"Verdicts per metric, {factor} (bootstrap of the top {pct}; Holm over the pairs of "
-                           f"each metric{_small_note(df, factor, fraction)})",
-                           comparisons(df, factor, metrics, fraction).rename(columns=names)))
+    verdicts = {f: comparisons(df, f, metrics, fraction) for f in factors if f in df and df[f].nunique() > 1}
+    for factor, table in verdicts.items():
+        tables.append((f"Verdicts per metric, {factor} (bootstrap of the top {pct}; Holm over the pairs of "
+                       f"each metric{_small_note(df, factor, fraction)})", table.rename(columns=names)))
     if claims is not None and not claims.empty:
         tables.append(("The paper's conclusions and this study's verdicts",
-                       claims_verdicts(claims, df, metrics, fraction).rename(columns=names)))
+                       claims_verdicts(claims, df, metrics, fraction, verdicts=verdicts).rename(columns=names)))
     return tables
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.confidence import interval_note, summarize_with_interval
+from analysis.confidence import interval_note, summarize_with_interval, top_bootstrap, top_intervals
 from analysis.load import STOPPED_ATTR, load, model_factors
 from analysis.plots import top_boxplot
 from analysis.top import top_fraction
@@ -50,6 +50,7 @@ def analyze(results: str, out: str | None = None, fraction: float = 0.05) -> int
             print(f"FID of the top {pct} trials per {f}:\n{summarize_with_interval(df, f, fraction)}\n")
     x, hue = (factors + ["d_norm"])[:2] if len(factors) >= 2 else (factors[0], "d_norm")
     plot = out_dir / "top5_fid.png"
-    top_boxplot(top_fraction(df, [x, hue], fraction), x=x, hue=hue, path=plot)
+    top_boxplot(top_fraction(df, [x, hue], fraction), x=x, hue=hue, path=plot,
+                intervals=top_intervals(top_bootstrap(df, [x, hue], fraction)))
     print(f"results (Parquet): {root / 'results'}\nplot: {plot}")
     return 0

@@ -193,11 +193,14 @@ def _top_figure(df: pd.DataFrame, factors: list[str], fraction: float) -> plt.Fi
 def _paper_and_agreement(results: str, df: pd.DataFrame, factors: list[str],
                          fraction: float) -> list[tuple[str, pd.DataFrame]]:
     """The paper's FIDs beside ours, then whether the metrics agree: every metric the study and
-    ``gan-study rescore`` computed (analysis.agreement), with the paper's testable conclusions."""
+    ``gan-study rescore`` computed (analysis.agreement), with the paper's testable conclusions. The
+    study's metrics are read at each trial's best evaluation, the checkpoint rescore scores."""
     published = paper_comparison(df)
     tables = [("The paper's FID and ours", published)] if not published.empty else []
-    scored = with_rescores(df, load_rescored(results))
-    return tables + agreement_tables(scored, factors, fraction, paper_conclusions(df))
+    # Each trial's best evaluation: the checkpoint its kept generator holds, which rescore scored.
+    scored = with_rescores(load(results, which="best"), load_rescored(results))
+    return tables + agreement_tables(scored, factors, fraction, paper_conclusions(df),
+                                     rows="each trial at its best evaluation, the checkpoint rescore scores")
 
 
 def _best_grids(results: str, best: pd.DataFrame, out: Path) -> list[tuple[str, float, Path]]:

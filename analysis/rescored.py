@@ -56,9 +56,24 @@ def rescored_columns(rescored: pd.DataFrame) -> pd.DataFrame:
     rows = rescored.sort_values("timestamp", kind="stable") if "timestamp" in rescored else rescored
     name = rows["metric"].astype(str) + "@" + rows["feature_extractor"].astype(str)
     wide = rows.assign(column=name).drop_duplicates(["trial_key", "column"], keep="last")
+    _warn_mixed(wide)
     table = wide.pivot(index="trial_key", columns="column", values="value")
     table.columns.name = None
     return table
+
+
+PROTOCOL = ("fid_resize", "feature_weights_sha256", "fid_samples", "fid_split", "fid_real_stats_sha256")
+
+
+def _warn_mixed(wide: pd.DataFrame) -> None:
+    """A column whose trials were scored under different protocols (another resize, weights file,
+    sample count or real set: an interrupted second rescore) does not compare like with like."""
+    fields = [c for c in PROTOCOL if c in wide]
+    mixed = [str(c) for c, g in wide.groupby("column", sort=True) if len(g[fields].drop_duplicates()) > 1]
+    if fields and mixed:
+        warnings.warn(f"rescore: {', '.join(mixed)}: trials scored under different protocols ({', '.join(fields)} "
+                      f"differ); each trial's latest row is used: rescore the rest with the same options",
+                      stacklevel=3)
 
 
 def with_rescores(df: pd.DataFrame, rescored: pd.DataFrame) -> pd.DataFrame:

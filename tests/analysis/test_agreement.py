@@ -115,3 +115,44 @@ def test_the_report_carries_the_agreement_section_with_rescored_columns(tmp_path
     assert "| FID (digits) | FID (inception) | 4 | 1 |" in text  # the same order: tau 1 over 4 models
     assert "## Verdicts per metric, d_norm" in text and "| bn vs sn | sn better (p_holm" in text
     assert "| sn < bn in d_norm: SN is the better default" in text
+
+
+def test_the_report_compares_the_checkpoint_rescore_scored(tmp_path):
+    """Each trial's rescored generator is its best evaluation's: the agreement section reads the
+    study's metrics there too, not at the final evaluation (where here the order is reversed)."""
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analysis.report import build_report
+    from study.engine.rescore import SCHEMA
+    from study.engine.store import ResultsStore
+    from study.gan.config import TrialConfig
+
+    store, ts = ResultsStore(str(tmp_path)), dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    best = {"a": 10.0, "b": 20.0, "c": 30.0}
+    for model, fid in best.items():
+        cfg = TrialConfig.from_dict({"seed": ord(model)}).to_dict()
+        ident = {"study": "s", "phase": "grid", "model": model, "trial_key": f"k{model}", **cfg,
+                 "feature_extractor": "digits", "fid_samples": 360, "fid_split": "test", "status": "ok",
+                 "timestamp": ts}
+        store.write_trial(f"k{model}", [{**ident, "step": 1, "fid": fid, "kid": fid, "is_final": False},
+                                        {**ident, "step": 2, "fid": 100 - fid, "kid": 100 - fid, "is_final": True}])
+    rows = [{"trial_key": f"k{m}", "model": m, "metric": "fid", "feature_extractor": "inception", "value": 2 * f,
+             "timestamp": ts} for m, f in best.items()]
+    (tmp_path / "rescore").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp_path / "rescore" / "x.parquet")
+    text = build_report(str(tmp_path), tmp_path / "report").markdown.read_text()
+    assert "| FID (digits) | FID (inception) | 3 | 1 |" in text  # at the final evaluation it would be -1
+    assert "each trial at its best evaluation" in text
+
+
+def test_a_rescored_column_of_two_protocols_is_flagged():
+    from analysis.rescored import rescored_columns
+
+    rows = pd.DataFrame({"trial_key": ["k1", "k2"], "metric": "fid", "feature_extractor": "inception",
+                         "value": [1.0, 2.0], "fid_resize": ["tf_bilinear", "clean"]})
+    with pytest.warns(UserWarning, match="fid@inception: trials scored under different protocols"):
+        table = rescored_columns(rows)
+    assert table["fid@inception"].to_dict() == {"k1": 1.0, "k2": 2.0}
