@@ -129,24 +129,33 @@ def targets(study_dir: str) -> list[Target]:
     return out
 
 
+class Refused(ConfigError):
+    """The question itself cannot be asked (a feature space that does not load, settings the
+    generators' configs refuse): the rescore stops; what it wrote before stays valid."""
+
+
 def protocol(cfg: Any, options: RescoreOptions) -> dict[str, Any]:
     """The evaluation settings of ``cfg`` (a TrialConfig) with the asked feature space, resize and
-    metrics: the TrialConfig fields to replace."""
-    fields = {"metrics": "+".join(options.metrics)}
-    if options.feature_extractor:
-        fields["feature_extractor"] = options.feature_extractor
+    metrics: the TrialConfig fields to replace. Another feature space never inherits the study's
+    weights file (it belongs to the study's own space)."""
+    fields: dict[str, Any] = {"metrics": "+".join(options.metrics)}
+    if options.feature_extractor and options.feature_extractor != cfg.feature_extractor:
+        fields["feature_extractor"], fields["feature_weights"] = options.feature_extractor, options.feature_weights
+    elif options.feature_weights:
+        fields["feature_weights"] = options.feature_weights
     if options.fid_resize:
         fields["fid_resize"] = options.fid_resize
-    if options.feature_weights and "feature_weights" in {f.name for f in dataclasses.fields(cfg)}:
-        fields["feature_weights"] = options.feature_weights
     return fields
 
 
-def file_name(trial_key: str, generator_sha256: str, cfg: Any, metrics: Iterable[str]) -> str:
+def file_name(trial_key: str, generator_sha256: str, cfg: Any, metrics: Iterable[str],
+              spaces: dict[str, str]) -> str:
     """The rows' file for one generator under one protocol: the same name for the same question,
-    so a second run finds it and a changed question gets its own file."""
+    so a second run finds it and a changed question gets its own file. ``spaces``: the feature
+    spaces' weights identities (sha256, study.gan.metrics.extractors.check_spaces), so another
+    weights file behind the same path or environment variable is another question."""
     what = {"generator": generator_sha256, "extractor": cfg.feature_extractor, "resize": cfg.fid_resize,
-            "weights": getattr(cfg, "feature_weights", ""), "samples": cfg.eval_samples, "split": cfg.eval_split,
+            "weights": spaces, "samples": cfg.eval_samples, "split": cfg.eval_split,
             "real": cfg.eval_real_samples, "stats": cfg.fid_stats, "metrics": sorted(metrics)}
     digest = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
     return f"{trial_key}-{digest}.parquet"
@@ -164,7 +173,7 @@ def rescore(study_dir: str, options: RescoreOptions, log: Callable[[str], None] 
         raise ConfigError(f"study_dir: {study_dir} keeps no generators (keep_generators: 0, or no trial finished "
                           f"with a finite FID); nothing to rescore")
     scorer = _Scorer(str(study_dir), fs, root, options, pick_device(options.device), log)
-    scorer.preflight(todo[0])
+    scorer.preflight(todo)
     fs.create_dir(f"{root}/{RESCORE}", recursive=True)
     for target in todo:
         scorer.score(target)
@@ -181,6 +190,7 @@ class _Scorer:
         self.keeper, self.fs, self.root, self.options = GeneratorKeeper(study_dir, 0), fs, root, options
         self.device, self.log = device, log
         self.evaluators: dict[str, Any] = {}
+        self.spaces: dict[tuple, dict[str, str]] = {}
         self.scored = self.skipped = self.rows = 0
         self.failed: dict[str, str] = {}
 
@@ -189,7 +199,8 @@ class _Scorer:
 
         try:
             gen, cfg = self._generator(target)
-            path = f"{self.root}/{RESCORE}/{file_name(target.trial_key, gen.weights_sha256, cfg, self.options.metrics)}"
+            name = file_name(target.trial_key, gen.weights_sha256, cfg, self.options.metrics, self._spaces(cfg))
+            path = f"{self.root}/{RESCORE}/{name}"
             if self._intact(path):
                 self.skipped += 1
                 return
@@ -197,6 +208,8 @@ class _Scorer:
             evaluator = self._evaluator(cfg)
             result = evaluator(gen.module, evaluator.latents(cfg.z_dim, cfg.z_dist), gen.low, gen.high, cfg.z_dim,
                                labels=evaluator.eval_labels)
+        except Refused:
+            raise
         except (GeneratorFileError, ConfigError, FileNotFoundError) as e:  # this generator only; the rest go on
             self.failed[target.trial_key] = str(e)
             self.log(f"  {target.model} rank {target.rank} ({target.trial_key}): not rescored: {e}")
@@ -208,16 +221,32 @@ class _Scorer:
         shown = ", ".join(f"{r['metric']} {r['value']:.4g}" for r in rows)
         self.log(f"  {target.model} rank {target.rank} ({target.trial_key}): {shown}")
 
-    def preflight(self, target: Target) -> None:
-        """Before anything is written: the asked feature spaces load (their package, their
-        weights file of the right architecture), else one error naming the flags."""
+    def preflight(self, todo: list[Target]) -> None:
+        """Before anything is written: the question fits the first readable generator's config and
+        its feature spaces load (package, weights file of the right architecture), else a Refused
+        naming the flags. A study whose generators differ in evaluation settings has the others'
+        checked as they come (reading every generator file first would double the I/O)."""
+        from study.gan.export import GeneratorFileError
+
+        for target in todo:
+            try:
+                _, cfg = self._generator(target)
+            except (GeneratorFileError, FileNotFoundError):
+                continue  # score() reports it; the next one tells whether the question holds
+            self._spaces(cfg)
+            return
+
+    def _spaces(self, cfg: Any) -> dict[str, str]:
+        """The weights identities of ``cfg``'s feature spaces, checked once per distinct setting."""
         from study.gan.metrics.extractors import check_spaces
 
-        _, cfg = self._generator(target)
-        try:
-            check_spaces(cfg)
-        except ConfigError as e:
-            raise ConfigError(f"--feature-extractor {cfg.feature_extractor} / --feature-weights: {e}") from None
+        key = (cfg.feature_extractor, cfg.feature_weights, "fd_dinov2" in cfg.metric_set())
+        if key not in self.spaces:
+            try:
+                self.spaces[key] = check_spaces(cfg)
+            except ConfigError as e:
+                raise Refused(f"--feature-extractor {cfg.feature_extractor} / --feature-weights: {e}") from None
+        return self.spaces[key]
 
     def _generator(self, target: Target) -> tuple[Any, Any]:
         from study.gan.export import generator_from_payload, read_payload
@@ -226,7 +255,10 @@ class _Scorer:
         with self.keeper.fs.open_input_stream(source) as f:
             payload = read_payload(f.read(), source)
         gen = generator_from_payload(payload, device=self.device, where=source)
-        cfg = dataclasses.replace(gen.config, **protocol(gen.config, self.options)).validated()
+        try:
+            cfg = dataclasses.replace(gen.config, **protocol(gen.config, self.options)).validated()
+        except ConfigError as e:  # the file's own config is valid (generator_from_payload): the options are not
+            raise Refused(f"--metrics / --feature-extractor / --feature-weights / --fid-resize: {e}") from None
         return gen, cfg
 
     def _evaluator(self, cfg: Any) -> Any:
@@ -261,16 +293,17 @@ def _rows(target: Target, generator_sha256: str, cfg: Any, evaluator: Any, resul
     values = {"fid": result.fid, **{k: v for k, v in result.extra.items() if isinstance(v, float)}}
     names = {c: name for name in ("fid", *metrics) for c in COLUMNS.get(name, ())}
     common = {"study": target.study, "model": target.model, "phase": target.phase, "trial_key": target.trial_key,
-              "rank": target.rank, "feature_extractor": evaluator.extractor.name,
-              "feature_weights_sha256": str(getattr(evaluator.model, "identity", "")), "fid_resize": cfg.fid_resize,
+              "rank": target.rank, "feature_extractor": evaluator.extractor.name, "fid_resize": cfg.fid_resize,
               "fid_samples": evaluator.samples, "fid_split": evaluator.split,
               "fid_real_samples": evaluator.real_samples, "fid_real_stats_sha256": evaluator.stats_sha256,
               "generator_sha256": generator_sha256, "study_best_fid": target.best_fid,
               "device_name": device_name(evaluator.device), "hostname": socket.gethostname(),
               "torch_version": str(torch.__version__), "wall_time_s": wall,
               "timestamp": datetime.now(timezone.utc)}
-    return [{**common, "metric": column, "metric_name": names[column],
-             "value": float(values.get(column, math.nan))} for column in names]
+    return [{**common, "metric": column, "metric_name": names[column], "value": float(values.get(column, math.nan)),
+             # fd_dinov2 is in DINOv2 ViT-L/14 space whatever the main extractor: its own weights
+             "feature_weights_sha256": evaluator.fd_dinov2_weights_sha256 if column == "fd_dinov2"
+             else evaluator.weights_sha256} for column in names]
 
 
 def _write(fs: pafs.FileSystem, path: str, rows: list[dict[str, Any]]) -> None:

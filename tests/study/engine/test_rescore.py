@@ -9,7 +9,7 @@ import pytest
 
 import analysis
 from study.cli import main
-from study.engine.rescore import COLUMNS, RESCORE, RescoreOptions, rescore
+from study.engine.rescore import COLUMNS, RESCORE, RescoreOptions, file_name, protocol, rescore
 from study.engine.store import ResultsStore
 from study.gan.artifacts import ArtifactDir
 from study.gan.config import TrialConfig
@@ -102,9 +102,34 @@ def test_every_metric_the_evaluator_knows_is_rescorable():
     (["--metrics", "kid", "--fid-resize", "nearest"], "--fid-resize: invalid value 'nearest'; allowed:"),
 ])
 def test_bad_options_are_refused_by_name(study_dir, argv, message, capsys):
+    before = _digest(study_dir)
     assert main(["rescore", str(study_dir), *argv]) == 2
     assert message in capsys.readouterr().err
-    assert not any((study_dir / RESCORE).glob("*bogus*"))
+    assert _digest(study_dir) == before
+
+
+def test_a_question_the_generators_configs_refuse_stops_before_writing(study_dir, capsys):
+    before = _digest(study_dir)
+    assert main(["rescore", str(study_dir), "--metrics", "intra_fid"]) == 2  # the study is not conditional
+    err = capsys.readouterr().err
+    assert "--metrics / --feature-extractor / --feature-weights / --fid-resize:" in err and "intra_fid" in err
+    assert _digest(study_dir) == before
+
+
+def test_another_feature_space_never_inherits_the_studys_weights_file():
+    cfg = TrialConfig.from_dict({"feature_extractor": "inception", "feature_weights": "/w/inception.pt"})
+    assert protocol(cfg, RescoreOptions(metrics=("fid",), feature_extractor="digits")) == {
+        "metrics": "fid", "feature_extractor": "digits", "feature_weights": ""}
+    assert protocol(cfg, RescoreOptions(metrics=("kid",), feature_extractor="inception")) == {"metrics": "kid"}
+    assert protocol(cfg, RescoreOptions(metrics=("kid",), feature_weights="/w/other.pt")) == {
+        "metrics": "kid", "feature_weights": "/w/other.pt"}
+
+
+def test_other_weights_behind_the_same_path_are_another_question():
+    cfg = TrialConfig.from_dict({})
+    names = {file_name("k", "g" * 64, cfg, ["fid"], {"feature_weights_sha256": sha}) for sha in ("a" * 64, "b" * 64)}
+    assert len(names) == 2 and all(n.startswith("k-") and n.endswith(".parquet") for n in names)
+    assert file_name("k", "g" * 64, cfg, ["kid", "fid"], {}) == file_name("k", "g" * 64, cfg, ["fid", "kid"], {})
 
 
 def test_a_study_without_kept_generators_is_one_clear_error(tmp_path, capsys):
