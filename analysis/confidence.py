@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom
 
-from analysis.top import summarize, top_count, top_fraction
+from analysis.top import _by, summarize, top_count, top_fraction
 
 LEVEL = 0.95
 RESAMPLES = 2000
@@ -68,10 +68,6 @@ class TopBootstrap:
     @property
     def resamples(self) -> int:
         return self.draws.shape[1]
-
-
-def _by(by: Sequence[str] | str) -> list[str]:
-    return [by] if isinstance(by, str) else list(by)
 
 
 def _sorted_groups(df: pd.DataFrame, by: list[str], metric: str,
@@ -145,13 +141,25 @@ def top_intervals(boot: TopBootstrap, level: float = LEVEL) -> pd.DataFrame:
 
 
 def summarize_with_interval(df: pd.DataFrame, by: Sequence[str] | str, fraction: float = 0.05, metric: str = "fid",
-                            level: float = LEVEL, boot: TopBootstrap | None = None) -> pd.DataFrame:
-    """``summarize`` of the top ``fraction`` (lowest ``metric``) with the interval of the median
-    beside it: count, min, median, median_low, median_high, mean, max; best median first. ``boot``:
-    resamples already drawn by ``top_bootstrap`` for the same groups (else drawn with its defaults)."""
-    table = summarize(top_fraction(df, by, fraction, metric), by, metric)
-    ci = top_intervals(boot if boot is not None else top_bootstrap(df, by, fraction, metric), level)
-    table = table.join(ci[["median_low", "median_high"]])
+                            level: float = LEVEL, boot: TopBootstrap | None = None,
+                            higher_is_better: bool = False) -> pd.DataFrame:
+    """``summarize`` of the top ``fraction`` (lowest ``metric``; highest with ``higher_is_better``)
+    with the interval of the median beside it: count, min, median, median_low, median_high, mean,
+    max in the metric's own units; best median first. ``boot``: resamples already drawn by
+    ``top_bootstrap`` for the same groups and direction (else drawn with its defaults)."""
+    if boot is not None and boot.higher_is_better != higher_is_better:
+        raise ValueError(f"boot: drawn with higher_is_better={boot.higher_is_better}; "
+                         f"allowed: resamples drawn with higher_is_better={higher_is_better}")
+    if higher_is_better:  # the top of the negated column, as analysis/agreement.py's ``oriented``
+        negated = df.assign(**{metric: -pd.to_numeric(df[metric], errors="coerce").astype(float)})
+        table = summarize(top_fraction(negated, by, fraction, metric), by, metric)
+        table = table.assign(min=-table["max"], median=-table["median"], mean=-table["mean"], max=-table["min"])
+        table = table.sort_values("median", ascending=False, kind="stable")
+    else:
+        table = summarize(top_fraction(df, by, fraction, metric), by, metric)
+    if boot is None:
+        boot = top_bootstrap(df, by, fraction, metric, higher_is_better=higher_is_better)
+    table = table.join(top_intervals(boot, level)[["median_low", "median_high"]])
     return table[["count", "min", "median", "median_low", "median_high", "mean", "max"]]
 
 

@@ -10,6 +10,7 @@ re-running a study continues it. One driver holds a study directory at a time
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,14 +138,16 @@ def prepare_data(spec: StudySpec, log=print) -> dict[str, str]:
     return {str(k): v for k, v in done.items()}
 
 
-def check_feature_spaces(spec: StudySpec, log=print) -> dict[str, str]:
+def check_feature_spaces(spec: StudySpec, log=print) -> dict[str, dict[str, str]]:
     """Every model's feature spaces (its feature_extractor, and DINOv2 ViT-L/14 for fd_dinov2) can
     be computed, before Ray starts or anything is written: the package they need importable,
     their weights file there and of their architecture (study/gan/metrics/extractors.check_spaces);
-    else a ConfigError naming the field, the value and what is allowed. Returns column -> sha256."""
+    else a ConfigError naming the field, the value and what is allowed. Returns model name ->
+    column (feature_weights_sha256, fd_dinov2_weights_sha256) -> the weights' sha256."""
     from study.gan.metrics.extractors import check_spaces
 
     seen: dict[tuple, dict[str, str]] = {}
+    out: dict[str, dict[str, str]] = {}
     for model in spec.models():
         cfg = spec.config(model)
         key = (cfg.feature_extractor, cfg.feature_weights, "fd_dinov2" in cfg.metric_set())
@@ -152,7 +155,63 @@ def check_feature_spaces(spec: StudySpec, log=print) -> dict[str, str]:
             seen[key] = check_spaces(cfg)
             if cfg.feature_extractor.startswith("dinov2") or key[2]:
                 log("features: " + ", ".join(f"{k} {v[:12]}..." for k, v in seen[key].items()))
-    return {k: v for digests in seen.values() for k, v in digests.items()}
+        out[model.name] = seen[key]
+    return out
+
+
+WEIGHTS_COLUMNS = ["model", "feature_extractor", "feature_weights_sha256", "fd_dinov2_weights_sha256"]
+
+
+def stored_weights(store: ResultsStore) -> dict[tuple[str, str, str], set[str]]:
+    """(model, column, extractor) -> the weights' sha256 the stored rows of that model record in
+    that feature space. Rows written before these columns existed (null or "") say nothing."""
+    from study.gan.metrics.extractors import FD_DINOV2
+
+    distinct = store.scan(WEIGHTS_COLUMNS).table.group_by(WEIGHTS_COLUMNS).aggregate([]).to_pylist()
+    out: dict[tuple[str, str, str], set[str]] = {}
+    for r in distinct:
+        spaces = (("feature_weights_sha256", r["feature_extractor"]), ("fd_dinov2_weights_sha256", FD_DINOV2))
+        for column, name in spaces:
+            if r[column]:
+                out.setdefault((r["model"], column, name), set()).add(r[column])
+    return out
+
+
+def weights_field(cfg, column: str) -> str:
+    """Where the weights of ``column``'s feature space come from for ``cfg`` (a TrialConfig)."""
+    from study.gan.metrics import dinov2, inception_weights
+    from study.gan.metrics.extractors import space_weights
+
+    name, weights = space_weights(cfg)[column]
+    if weights:
+        return "trial.feature_weights"
+    if name.startswith("dinov2"):
+        return f"${dinov2.ENV_PATH}"
+    if name == "inception":
+        unset = "" if os.environ.get(inception_weights.ENV_PATH) else f" (unset: {inception_weights.default_path()})"
+        return f"${inception_weights.ENV_PATH}{unset}"
+    return f"trial.feature_extractor ({name}: its weights ship with the package)"
+
+
+def check_weights(spec: StudySpec, store: ResultsStore, log=print) -> None:
+    """The feature spaces can be computed (``check_feature_spaces``: seconds, so before the data is
+    prepared), with the weights the rows already in the study directory were computed with:
+    feature_weights is not in the trial key, so a resumed or extended study would otherwise mix
+    scores of two networks unnoticed. A change is one ConfigError, before anything is written."""
+    from study.gan.metrics.extractors import space_weights
+
+    identities, stored = check_feature_spaces(spec, log), stored_weights(store)
+    for model in spec.models():
+        cfg = spec.config(model)
+        for column, digest in identities[model.name].items():
+            before = stored.get((model.name, column, space_weights(cfg)[column][0]), set()) - {digest}
+            if before:
+                was = " or ".join(sorted(before))
+                raise ConfigError(
+                    f"{weights_field(cfg, column)}: the weights file has sha256 {digest}, but the rows of model "
+                    f"{model.name} in {store.root} were scored with {column} {was} (weights are not part of the "
+                    f"trial key: the study would mix two networks); allowed: the file of sha256 {was} again, "
+                    f"or a new study directory for the new weights")
 
 
 def _tensorboard(spec: StudySpec, study_dir: str, log) -> list:
@@ -222,8 +281,8 @@ def run_study(spec: StudySpec, spec_text: str, study_dir: str | Path, address: s
         finished = _finished_run(spec, spec_text, study_dir, store, extend, lease_s, log)
         if finished is not None:
             return StudyRun(study_dir, store.root, 0, 0, 0, time.perf_counter() - start, finished)
+    check_weights(spec, store, log)  # seconds, so first: the feature spaces, with the weights of the rows
     prepare_data(spec, log)  # before anything is written or launched
-    check_feature_spaces(spec, log)
     threads = max(1, int(spec.resources.cpu))
     fs.create_dir(root, recursive=True)
     with DriverLock(study_dir, lease_s=lease_s, log=log), runner.ray_runtime(address, num_cpus):

@@ -18,6 +18,7 @@ from analysis.confidence import (
     order_statistic_cdf,
     pairwise,
     prob_lower,
+    summarize_with_interval,
     top_bootstrap,
     top_intervals,
     top_seed_spread,
@@ -146,7 +147,8 @@ def test_pairwise_verdicts_holm_and_direction():
     first = table.iloc[0]  # a has the highest recall: listed first, and better
     assert first["a"] == "a" and first["p_a_lower"] == 0 and first["p_value"] == 1 / 2000
     assert first["verdict"] == f"a > {first['b']}" and first["better"] == "a"
-    assert table.iloc[2]["better"] in ("", "b", "c")  # b and c come from the same distribution
+    same = table.iloc[2]  # b and c come from the same distribution: P(b* < c*) = 0.23 with this seed
+    assert {same["a"], same["b"]} == {"b", "c"} and (same["verdict"], same["better"]) == ("no clear difference", "")
 
 
 @pytest.mark.parametrize("n, low, high", [(400, 0.92, 0.98), (20, 0.0, 0.6)])
@@ -183,6 +185,24 @@ def test_seed_spread_by_hand():
     assert a["within_se"] == pytest.approx(math.sqrt(3) / 3, rel=0.01)
     assert a["ratio"] == pytest.approx(math.sqrt(3), rel=0.01)
     assert top_seed_spread(df[df["seed"] == 0], "model").empty
+
+
+def test_summary_with_interval_in_both_directions_by_hand():
+    df = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 4, "recall": [0.9, 0.8, 0.1, NAN, 0.5, 0.6, 0.4, 0.3]})
+    columns = ["count", "min", "median", "mean", "max"]
+    # k = 2 of 4: the highest two are a: 0.9, 0.8 and b: 0.6, 0.5 (a first); the lowest two a: 0.1, 0.8, b: 0.3, 0.4
+    high = summarize_with_interval(df, "g", 0.5, "recall", higher_is_better=True)
+    assert list(high.index) == ["a", "b"]
+    assert high[columns].to_numpy() == pytest.approx(np.array([[2, 0.8, 0.85, 0.85, 0.9], [2, 0.5, 0.55, 0.55, 0.6]]))
+    low = summarize_with_interval(df, "g", 0.5, "recall")
+    assert list(low.index) == ["b", "a"]
+    assert low[columns].to_numpy() == pytest.approx(np.array([[2, 0.3, 0.35, 0.35, 0.4], [2, 0.1, 0.45, 0.45, 0.8]]))
+    for table in (high, low):
+        assert (table["median_low"] <= table["median"]).all() and (table["median"] <= table["median_high"]).all()
+    boot = top_bootstrap(df, "g", 0.5, "recall", higher_is_better=True)
+    assert summarize_with_interval(df, "g", 0.5, "recall", boot=boot, higher_is_better=True).equals(high)
+    with pytest.raises(ValueError, match="higher_is_better"):
+        summarize_with_interval(df, "g", 0.5, "recall", boot=boot)
 
 
 def test_groups_without_finite_values_and_the_seed_make_it_reproducible():
