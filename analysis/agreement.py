@@ -96,6 +96,15 @@ def rank_agreement(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric_a", "metric_b", "models", "kendall_tau", "p_value"])
 
 
+def tau_matrix(tau: pd.DataFrame) -> pd.DataFrame:
+    """``rank_agreement``'s pairs as a symmetric metric x metric table (1 on the diagonal)."""
+    metrics = list(dict.fromkeys([*tau["metric_a"], *tau["metric_b"]]))
+    out = pd.DataFrame(np.eye(len(metrics)), index=pd.Index(metrics, name="metric"), columns=metrics)
+    for r in tau.itertuples():
+        out.loc[r.metric_a, r.metric_b] = out.loc[r.metric_b, r.metric_a] = r.kendall_tau
+    return out
+
+
 def _distance(scores: pd.DataFrame, column: str) -> pd.Series:
     return -scores[column] if higher_is_better(column) else scores[column]
 
@@ -135,7 +144,7 @@ def claims_verdicts(claims: pd.DataFrame, df: pd.DataFrame, metrics: Sequence[st
         table = comparisons(df, factor, metrics, fraction, alpha) if table is None else table
         for claim in group.itertuples():
             cells = table.loc[" vs ".join(sorted((claim.better, claim.worse)))]
-            rows.append({"claim": f"{claim.better} < {claim.worse} in {factor}: {claim.claim}",
+            rows.append({"claim": f"{claim.better} better than {claim.worse} ({factor}): {claim.claim}",
                          "source": claim.source, **{c: _agrees(cells[c], claim.better, claim.worse) for c in metrics}})
     return pd.DataFrame(rows)
 
@@ -164,8 +173,9 @@ def agreement_tables(df: pd.DataFrame, factors: Sequence[str], fraction: float =
                scores.rename(columns=names)),
               ("The models ranked by each metric (1 = best)", rank_table(scores).rename(columns=names))]
     tau = rank_agreement(scores)
-    tau[["metric_a", "metric_b"]] = tau[["metric_a", "metric_b"]].replace(names)
-    tables.append(("Kendall's tau between the metrics' rankings of the models", tau))
+    tables.append((f"Kendall's tau between the metrics' rankings of the {len(scores)} models (1: the same order, "
+                   f"-1: reversed; rank_agreement gives each pair's p-value)", tau_matrix(tau).rename(index=names,
+                                                                                                 columns=names)))
     verdicts = {f: comparisons(df, f, metrics, fraction) for f in factors if f in df and df[f].nunique() > 1}
     for factor, table in verdicts.items():
         tables.append((f"Verdicts per metric, {factor} (bootstrap of the top {pct}; Holm over the pairs of "

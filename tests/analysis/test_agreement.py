@@ -70,9 +70,9 @@ def test_verdicts_per_metric():
     claims = pd.DataFrame({"factor": ["d_norm", "d_norm"], "better": ["sn", "bn"], "worse": ["bn", "none"],
                            "claim": ["x", "y"], "source": ["s", "s"]})
     verdicts = claims_verdicts(claims, df, ["fid", "kid"], fraction=0.25).set_index("claim")
-    assert verdicts.loc["sn < bn in d_norm: x", "fid"].startswith("yes (p_holm")
-    assert verdicts.loc["bn < none in d_norm: y", "fid"].startswith("opposite")
-    assert verdicts.loc["sn < bn in d_norm: x", "kid"].startswith("not shown")
+    assert verdicts.loc["sn better than bn (d_norm): x", "fid"].startswith("yes (p_holm")
+    assert verdicts.loc["bn better than none (d_norm): y", "fid"].startswith("opposite")
+    assert verdicts.loc["sn better than bn (d_norm): x", "kid"].startswith("not shown")
 
 
 def test_the_section_lists_the_metrics_present_and_the_papers_testable_claims():
@@ -84,7 +84,7 @@ def test_the_section_lists_the_metrics_present_and_the_papers_testable_claims():
     claims = paper_conclusions(df)
     assert set(zip(claims["better"], claims["worse"])) == {("sn", "none"), ("sn", "bn"), ("none", "bn")}
     titles = [t for t, _ in agreement_tables(df, ["d_norm"], 0.05, claims)]
-    assert titles[2] == "Kendall's tau between the metrics' rankings of the models"
+    assert titles[2].startswith("Kendall's tau between the metrics' rankings of the 3 models")
     assert any(t.startswith("Verdicts per metric, d_norm") for t in titles)
     assert titles[-1] == "The paper's conclusions and this study's verdicts"
     assert agreement_tables(df[["model", "fid"]], ["d_norm"]) == []
@@ -111,10 +111,10 @@ def test_the_report_carries_the_agreement_section_with_rescored_columns(tmp_path
     pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), root / "rescore" / "all.parquet")
     report = build_report(str(root), tmp_path / "report")
     text = report.markdown.read_text()
-    assert "## Kendall's tau between the metrics' rankings of the models" in text
-    assert "| FID (digits) | FID (inception) | 4 | 1 |" in text  # the same order: tau 1 over 4 models
+    assert "## Kendall's tau between the metrics' rankings of the 4 models" in text
+    assert "| FID (digits) | 1 | 1 |" in text and "| FID (inception) | 1 | 1 |" in text  # the same order
     assert "## Verdicts per metric, d_norm" in text and "| bn vs sn | sn better (p_holm" in text
-    assert "| sn < bn in d_norm: SN is the better default" in text
+    assert "| sn better than bn (d_norm): SN is the better default" in text
 
 
 def test_the_report_compares_the_checkpoint_rescore_scored(tmp_path):
@@ -144,7 +144,7 @@ def test_the_report_compares_the_checkpoint_rescore_scored(tmp_path):
     (tmp_path / "rescore").mkdir()
     pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp_path / "rescore" / "x.parquet")
     text = build_report(str(tmp_path), tmp_path / "report").markdown.read_text()
-    assert "| FID (digits) | FID (inception) | 3 | 1 |" in text  # at the final evaluation it would be -1
+    assert "| FID (digits) | 1 | 1 |" in text  # tau 1; at the final evaluation it would be -1
     assert "each trial at its best evaluation" in text
 
 
@@ -156,3 +156,13 @@ def test_a_rescored_column_of_two_protocols_is_flagged():
     with pytest.warns(UserWarning, match="fid@inception: trials scored under different protocols"):
         table = rescored_columns(rows)
     assert table["fid@inception"].to_dict() == {"k1": 1.0, "k2": 2.0}
+
+
+def test_the_tau_matrix_is_symmetric_with_the_pairs_values():
+    from analysis.agreement import tau_matrix
+
+    pairs = pd.DataFrame({"metric_a": ["fid", "fid", "kid"], "metric_b": ["kid", "pr_recall", "pr_recall"],
+                          "kendall_tau": [0.5, -1.0, 0.2]})
+    m = tau_matrix(pairs)
+    assert list(m.index) == ["fid", "kid", "pr_recall"] and (np.diag(m) == 1).all()
+    assert m.loc["kid", "fid"] == m.loc["fid", "kid"] == 0.5 and m.loc["pr_recall", "fid"] == -1.0
