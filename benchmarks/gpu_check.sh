@@ -19,5 +19,22 @@ tests=${PIPESTATUS[0]}
 timeout 240 $PY benchmarks/gpu_throughput.py --members 4 --packed 2 --window 20,120 --inception-images 2000 2>&1 \
   | tee "$OUT/gpu_throughput.txt"
 bench=${PIPESTATUS[0]}
-echo "cuda tests exit $tests; gpu_throughput exit $bench" | tee -a "$OUT/device.txt"
-[ "$tests" = 0 ] && [ "$bench" = 0 ]
+# Issue 23: the metrics' CUDA paths equal the CPU's (float64 resizes, chunked distances).
+timeout 60 $PY - <<'PYEOF' 2>&1 | tee "$OUT/metrics_cuda.txt"
+import torch
+from study.gan.metrics.density_coverage import density_coverage
+from study.gan.metrics.pil_resample import resize_uint8
+from study.gan.metrics.preprocess import resize
+g = torch.Generator().manual_seed(0)
+x = torch.randint(0, 256, (8, 3, 32, 32), generator=g).float()
+clean = (resize(x.cuda(), 299, "clean").cpu() - resize(x, 299, "clean")).abs().max().item()
+u8 = x.to(torch.uint8)
+pil = (resize_uint8(u8.cuda(), 224, 224).cpu().int() - resize_uint8(u8, 224, 224).int()).abs().max().item()
+real, fake = torch.randn(500, 64, generator=g), torch.randn(400, 64, generator=g)
+dc = density_coverage(real, fake, device="cuda") == density_coverage(real, fake)
+print(f"clean resize cuda-cpu max {clean:.2e}; pil uint8 resize max {pil}; density/coverage equal {dc}")
+assert clean < 1e-3 and pil == 0 and dc
+PYEOF
+metrics=${PIPESTATUS[0]}
+echo "cuda tests exit $tests; gpu_throughput exit $bench; metrics exit $metrics" | tee -a "$OUT/device.txt"
+[ "$tests" = 0 ] && [ "$bench" = 0 ] && [ "$metrics" = 0 ]
