@@ -217,9 +217,8 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gan-study", description="Large-scale GAN hyperparameter studies.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def _study_commands(sub: argparse._SubParsersAction) -> None:
+    """run, submit, resume: what runs trials."""
     run = sub.add_parser("run", help="run a study file (grid, BO in rounds, seeds; one Ray Tune experiment)")
     run.add_argument("study_file")
     run.add_argument("--out", help="study directory (default: results/<study name>)")
@@ -245,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     res.add_argument("--address", help="join this Ray cluster instead of starting a local one")
     res.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     res.set_defaults(func=_resume)
+
+
+def _results_commands(sub: argparse._SubParsersAction) -> None:
+    """analyze, report, status, export, sample: what reads a study's results."""
     ana = sub.add_parser("analyze", help="top-5%% FID tables and a box plot from a study's results")
     ana.add_argument("results", help="a study directory or its results/ folder")
     ana.add_argument("--out", help="where the plot goes (default: <study dir>/analysis)")
@@ -275,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     smp.add_argument("--seed", type=int, default=0, help="seed of the latents (default 0)")
     smp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     smp.set_defaults(func=_sample)
+
+
+def _scoring_and_data_commands(sub: argparse._SubParsersAction) -> None:
+    """rescore, weights, prepare, stats: feature spaces, real data and statistics."""
     rsc = sub.add_parser("rescore", help="score a study's kept generators with metrics or feature spaces it did not "
                                          "compute, into <study>/rescore/ (resumable; results/ is not touched)")
     rsc.add_argument("study_dir")
@@ -315,6 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     sts.add_argument("--train-split")
     sts.add_argument("--device", default="auto")
     sts.set_defaults(func=_stats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gan-study", description="Large-scale GAN hyperparameter studies.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_study_commands, _results_commands, _scoring_and_data_commands):
+        add(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
