@@ -81,7 +81,7 @@ def model_scores(df: pd.DataFrame, metrics: Sequence[str], by: str = "model", fr
 
 def rank_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Each metric's ranking of the models (1 = best), ties sharing the lower rank."""
-    ranks = {c: (-scores[c] if higher_is_better(c) else scores[c]).rank(method="min") for c in scores.columns}
+    ranks = {c: oriented(scores, c).rank(method="min") for c in scores.columns}
     return pd.DataFrame(ranks, index=scores.index).astype("Int64")
 
 
@@ -90,7 +90,7 @@ def rank_agreement(scores: pd.DataFrame) -> pd.DataFrame:
     both values: 1 the same order, -1 reversed, 0 unrelated; with the tau test's p-value."""
     rows = []
     for a, b in itertools.combinations(scores.columns, 2):
-        both = pd.DataFrame({"a": _distance(scores, a), "b": _distance(scores, b)}).dropna()
+        both = pd.DataFrame({"a": oriented(scores, a), "b": oriented(scores, b)}).dropna()
         tau, p = kendalltau(both["a"], both["b"]) if len(both) > 1 else (np.nan, np.nan)
         rows.append({"metric_a": a, "metric_b": b, "models": len(both), "kendall_tau": float(tau), "p_value": float(p)})
     return pd.DataFrame(rows, columns=["metric_a", "metric_b", "models", "kendall_tau", "p_value"])
@@ -103,10 +103,6 @@ def tau_matrix(tau: pd.DataFrame) -> pd.DataFrame:
     for r in tau.itertuples():
         out.loc[r.metric_a, r.metric_b] = out.loc[r.metric_b, r.metric_a] = r.kendall_tau
     return out
-
-
-def _distance(scores: pd.DataFrame, column: str) -> pd.Series:
-    return -scores[column] if higher_is_better(column) else scores[column]
 
 
 def comparisons(df: pd.DataFrame, factor: str, metrics: Sequence[str], fraction: float = 0.05,

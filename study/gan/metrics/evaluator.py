@@ -174,11 +174,7 @@ class Evaluator:
         self.precision = "float32"
         if extractor == "inception" and device.type == "cuda" and options.fast_inception:
             self.precision = _calibrated_precision(self.model, self.real.to(device))
-        key = stats_key(dataset=dataset.name, split=split, resolution=options.resolution, channels=options.channels,
-                        extractor=extractor, weights=getattr(self.model, "identity", ""),
-                        resize=resize if extractor == "inception" else "", n=len(self.real),
-                        input_scale=list(INPUT_SCALES[resize]) if extractor == "inception" else None,
-                        **({"manifest": dataset.manifest_sha256} if dataset.manifest_sha256 else {}))
+        key = self._real_key(dataset, extractor, getattr(self.model, "identity", ""))
         if options.stats_file:
             from study.gan.metrics.stats_file import load_stats
 
@@ -226,12 +222,18 @@ class Evaluator:
             return FeatureSpace(self.extractor, self.model, self.stats)
         extractor = EXTRACTORS.get(FD_DINOV2)
         model = self.model if main else extractor.load(self.device, "", "")
-        key = stats_key(dataset=dataset.name, split=self.split, resolution=self.options.resolution,
-                        channels=self.options.channels, extractor=FD_DINOV2, weights=model.identity, resize="",
-                        n=len(self.real), input_scale=None,
-                        **({"manifest": dataset.manifest_sha256} if dataset.manifest_sha256 else {}))
+        key = self._real_key(dataset, FD_DINOV2, model.identity)
         stats = real_statistics(key, self.real.to(self.device), extractor, model, self.options.cache)
         return FeatureSpace(extractor, model, stats)
+
+    def _real_key(self, dataset: Dataset, extractor: str, weights: str) -> str:
+        """The real statistics' cache key in one feature space: the real set, the network's
+        weights and, for Inception, the resize and input scaling that feed it."""
+        resize = self.options.resize if extractor == "inception" else ""
+        return stats_key(dataset=dataset.name, split=self.split, resolution=self.options.resolution,
+                         channels=self.options.channels, extractor=extractor, weights=weights, resize=resize,
+                         n=len(self.real), input_scale=list(INPUT_SCALES[resize]) if resize else None,
+                         **({"manifest": dataset.manifest_sha256} if dataset.manifest_sha256 else {}))
 
     def real_radii(self, k: int = PR_K) -> torch.Tensor:
         """k-NN radii of the real features (``pr``: k = 3, ``dc``: k = 5): once per process, real
